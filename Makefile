@@ -1,0 +1,33 @@
+# Both targets set themselves up from nothing: a fresh clone needs only python3.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.stamp-base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-base
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+## make demo: train, evaluate and export every built pipeline on its packaged sample.
+demo: $(VENV)/.stamp-base
+	$(PY) -m pipelines.sentiment --run-dir runs/demo/sentiment --out saved_models/sentiment
+	$(VENV)/bin/seqapps predict saved_models/sentiment "what a great day :)" "worst service ever, never again"
+
+## make test: the default (fast) suite; `make test ARGS="-m large"` runs the real-data tests.
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest $(ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check seqapps pipelines tests benchmarks
+	$(VENV)/bin/ruff format --check seqapps pipelines tests benchmarks
+
+clean:
+	rm -rf runs bench_out .pytest_cache
