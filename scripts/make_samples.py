@@ -1,0 +1,40 @@
+"""Rebuild the small real samples shipped in seqapps/data/samples from ../shared/data.
+
+Run from the repository root: ``python scripts/make_samples.py sentiment``. The selection is
+a seeded random draw, so rerunning gives the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SAMPLES = Path(__file__).resolve().parents[1] / "seqapps" / "data" / "samples"
+
+
+def sentiment(seed: int = 0) -> None:
+    """TweetEval sentiment: 600 train, 150 val, 150 test tweets, in the TweetEval layout."""
+    src = SHARED / "sentiment" / "tweeteval" / "sentiment"
+    out = SAMPLES / "sentiment"
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    for split, n in (("train", 600), ("val", 150), ("test", 150)):
+        texts = (src / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
+        labels = (src / f"{split}_labels.txt").read_text(encoding="utf-8").splitlines()
+        keep = sorted(rng.sample(range(len(texts)), n))
+        (out / f"{split}_text.txt").write_text(
+            "".join(texts[i] + "\n" for i in keep), encoding="utf-8"
+        )
+        (out / f"{split}_labels.txt").write_text(
+            "".join(labels[i] + "\n" for i in keep), encoding="utf-8"
+        )
+    shutil.copy(src / "mapping.txt", out / "mapping.txt")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("task", choices=["sentiment"])
+    {"sentiment": sentiment}[parser.parse_args().task]()

@@ -1,0 +1,132 @@
+"""The ``seqapps`` command line: train, evaluate, export, predict, and run (all three).
+
+Errors a user can fix (bad data, bad config, missing paths) print as one line prefixed with
+``seqapps: error:`` and exit with status 2; there is no stack trace for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+USAGE_EXAMPLES = """\
+examples:
+  seqapps train sentiment cell=gru epochs=5 --run-dir runs/sent
+  seqapps evaluate runs/sent
+  seqapps export runs/sent --out saved_models/sentiment
+  seqapps predict saved_models/sentiment "what a great day"
+  seqapps run sentiment data=../shared/data/sentiment/tweeteval/sentiment
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seqapps",
+        description="Recurrent-network applications: train, evaluate, export, predict.",
+        epilog=USAGE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add_train_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("task", help="task name, e.g. sentiment")
+        q.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+        q.add_argument("--config", help="YAML config file (overrides win over it)")
+        q.add_argument("--run-dir", help="output directory (default runs/TASK-TIMESTAMP)")
+
+    q = sub.add_parser("train", help="train a task into a run directory")
+    add_train_args(q)
+    q = sub.add_parser("evaluate", help="score a run on a split; writes metrics.json")
+    q.add_argument("run_dir")
+    q.add_argument("--split", default="test", choices=["train", "val", "test"])
+    q = sub.add_parser("export", help="export a run as a new SavedModel version")
+    q.add_argument("run_dir")
+    q.add_argument("--out", help="model root (default saved_models/TASK)")
+    q = sub.add_parser("predict", help="run an exported model on inputs (args or stdin lines)")
+    q.add_argument("export_dir", help="a version directory, or a model root (newest version)")
+    q.add_argument("inputs", nargs="*", help="inputs; read from stdin when none are given")
+    q = sub.add_parser("run", help="train, evaluate on test and export, in one go")
+    add_train_args(q)
+    q.add_argument("--out", help="model root (default saved_models/TASK)")
+    return p
+
+
+def _print_metrics(metrics: dict[str, float], path: Path) -> None:
+    width = max(map(len, metrics))
+    for key, value in metrics.items():
+        print(f"  {key:<{width}}  {value:.4f}")
+    print(f"metrics written to {path}")
+
+
+def _train(args: argparse.Namespace) -> Path:
+    from seqapps import config as config_lib
+    from seqapps.tasks import get_task_class
+    from seqapps.trainer import train
+
+    cls = get_task_class(args.task)
+    cfg = config_lib.resolve(cls.config_class, args.config, args.overrides)
+    run_dir = Path(args.run_dir or f"runs/{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"training {args.task} into {run_dir}", flush=True)
+    train(cls(cfg), run_dir)
+    print(f"best model: {run_dir / 'best.keras'}")
+    return run_dir
+
+
+def _evaluate(run_dir: Path, split: str) -> None:
+    from seqapps.runs import evaluate_run, metrics_path
+
+    metrics = evaluate_run(run_dir, split)
+    print(f"{split} metrics:")
+    _print_metrics(metrics, metrics_path(run_dir, split))
+
+
+def _export(run_dir: Path, out: str | None, task: str) -> None:
+    from seqapps.export import export
+
+    path = export(run_dir, out or f"saved_models/{task}")
+    print(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``seqapps`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from seqapps.errors import SeqappsError
+
+    try:
+        if args.command == "train":
+            _train(args)
+        elif args.command == "evaluate":
+            _evaluate(Path(args.run_dir), args.split)
+        elif args.command == "export":
+            from seqapps.runs import load_task
+
+            _export(Path(args.run_dir), args.out, load_task(args.run_dir).name)
+        elif args.command == "predict":
+            from seqapps.export import predict
+
+            inputs = args.inputs or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+            if not inputs:
+                raise SeqappsError("predict: no inputs given (as arguments or on stdin)")
+            for line in predict(args.export_dir, inputs):
+                print(line)
+        elif args.command == "run":
+            run_dir = _train(args)
+            _evaluate(run_dir, "test")
+            _export(run_dir, args.out, args.task)
+    except SeqappsError as e:
+        print(f"seqapps: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seqapps: interrupted; rerun the same train command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

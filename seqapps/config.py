@@ -1,0 +1,228 @@
+"""Configuration: plain dataclasses, YAML files and type-checked ``key=value`` overrides.
+
+Every task has a config dataclass made of the shared :class:`TrainConfig`, the shared
+:class:`RecurrentConfig` and the task's own fields. A config is resolved in three layers:
+the dataclass defaults, then a YAML file, then ``key=value`` pairs from the command line.
+Each value is checked against the field's type hint (``int``, ``float``, ``bool``, ``str``,
+``Optional``, ``Literal`` choices); an unknown key is an error listing the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from seqapps.errors import ConfigError
+
+CellName = Literal["simple_rnn", "lstm", "gru"]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings shared by every task: data source, optimisation, distribution, seed."""
+
+    # Where the data comes from: "sample" (shipped with the package), a directory in the
+    # data set's standard layout, a plain file, or "tfds:NAME" (needs internet).
+    data: str = "sample"
+    # Cap on training examples (None = all); for quick runs on big data sets.
+    max_train_samples: int | None = None
+    epochs: int = 10
+    # Per replica: the global batch is batch_size * number of replicas.
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
+    # Gradient clipping by global norm (None = off). RNNs can explode; 1.0 is a safe default.
+    clipnorm: float | None = 1.0
+    # auto: mirrored with >1 GPU, one_device with 1 GPU, default otherwise.
+    strategy: Literal["auto", "default", "one_device", "mirrored", "multi_worker"] = "auto"
+    # Devices for "mirrored"/"one_device", comma separated (e.g. "CPU:0,CPU:1"); "" = GPUs.
+    devices: str = ""
+    # Mixed precision compute dtype: float16 suits GPUs, bfloat16 suits recent CPUs/TPUs.
+    mixed_precision: Literal["off", "float16", "bfloat16"] = "off"
+    seed: int = 42
+    # Early stopping: epochs without improvement of the monitored validation metric.
+    patience: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "epochs must be >= 1")
+        _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.learning_rate > 0, "learning_rate must be > 0")
+        _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")
+        _check(self.patience >= 1, "patience must be >= 1")
+        _check(
+            self.max_train_samples is None or self.max_train_samples >= 1,
+            "max_train_samples must be >= 1 or None",
+        )
+
+
+@dataclasses.dataclass
+class RecurrentConfig:
+    """The recurrent stack every task builds: cell type, width, depth, direction, dropout."""
+
+    cell: CellName = "lstm"
+    units: int = 128
+    # Number of stacked recurrent layers.
+    layers: int = 1
+    bidirectional: bool = True
+    # Dropout between recurrent layers (not inside the cell: that would leave cuDNN).
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        _check(self.units >= 1, "units must be >= 1")
+        _check(self.layers >= 1, "layers must be >= 1")
+        _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+C = TypeVar("C")
+
+
+def field_names(cls: type) -> list[str]:
+    """Return the config keys of dataclass ``cls`` in declaration order."""
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _coerce(key: str, value: Any, hint: Any, source: str) -> Any:
+    """Convert ``value`` (a string from the CLI or a YAML scalar) to type ``hint``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(key, value, arg, source)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{source}: {key}: bad value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(map(str, args))
+            raise ConfigError(f"{source}: {key}={value!r} is not one of: {choices}")
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in ("true", "yes", "1", "on"):
+            return True
+        if text in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{source}: {key}={value!r} is not a boolean (true/false)")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}={value!r} is not an integer")
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: {key}={value!r} is not an integer") from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}={value!r} is not a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: {key}={value!r} is not a number") from None
+    if hint is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{source}: {key} must be a string, got {type(value).__name__}")
+        return str(value)
+    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug, not user input
+
+
+def from_dict(cls: type[C], values: dict[str, Any], source: str = "config") -> C:
+    """Build a config of type ``cls`` from ``values``, checking every key and type.
+
+    Args:
+        cls: the config dataclass.
+        values: key -> value; values may be strings (CLI) or YAML scalars.
+        source: where the values came from, for error messages.
+
+    Example:
+        >>> cfg = from_dict(TrainConfig, {"epochs": "3"})
+        >>> cfg.epochs
+        3
+    """
+    hints = typing.get_type_hints(cls)
+    valid = field_names(cls)
+    unknown = [k for k in values if k not in valid]
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"valid keys: {', '.join(valid)}"
+        )
+    kwargs = {k: _coerce(k, v, hints[k], source) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """Turn ``["epochs=3", "cell=gru"]`` into ``{"epochs": "3", "cell": "gru"}``."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"command line: expected key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path`` with errors that name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(loaded).__name__}")
+    return loaded
+
+
+def resolve(
+    cls: type[C], config_file: str | Path | None = None, overrides: list[str] | None = None
+) -> C:
+    """Resolve a config: dataclass defaults < YAML file < ``key=value`` overrides.
+
+    A ``task:`` key in the YAML file (as written by :func:`save`) is ignored here.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(read_yaml(config_file))
+        values.pop("task", None)
+        from_dict(cls, values, source=str(config_file))  # report file errors against the file
+    cli = parse_overrides(overrides or [])
+    from_dict(cls, cli, source="command line")
+    values.update(cli)
+    return from_dict(cls, values, source=str(config_file or "command line"))
+
+
+def save(cfg: Any, path: str | Path, task: str) -> None:
+    """Write the resolved config as YAML (with the task name) so a run can be reproduced."""
+    data = {"task": task, **dataclasses.asdict(cfg)}
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Return the config as a plain dict."""
+    return dataclasses.asdict(cfg)

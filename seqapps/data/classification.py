@@ -1,0 +1,280 @@
+"""Loaders for text classification data: TweetEval layout, CSV/TSV files, TFDS, the sample.
+
+All loaders return a :class:`ClassificationData`: train / val / test texts with integer
+labels and the list of label names. Every problem in a file is reported with its path and
+line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+
+from seqapps.data.io import read_lines, sample_dir
+from seqapps.errors import ConfigError, DataError
+
+# Canonical class order for sentiment, used whenever a file's labels are these names.
+SENTIMENT_LABELS = ["negative", "neutral", "positive"]
+SPLITS = ("train", "val", "test")
+
+
+@dataclasses.dataclass
+class LabeledTexts:
+    """One split: texts, integer labels aligned with them, and where they came from."""
+
+    texts: list[str]
+    labels: np.ndarray  # (n,) int32
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclasses.dataclass
+class ClassificationData:
+    """Train / val / test splits plus the label names (index -> name)."""
+
+    train: LabeledTexts
+    val: LabeledTexts
+    test: LabeledTexts
+    label_names: list[str]
+
+    def split(self, name: str) -> LabeledTexts:
+        """Return the split called ``train``, ``val`` or ``test``."""
+        if name not in SPLITS:
+            raise ConfigError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+
+def load_tweeteval(directory: str | Path) -> ClassificationData:
+    """Load the TweetEval layout: ``{train,val,test}_{text,labels}.txt`` and ``mapping.txt``.
+
+    ``mapping.txt`` holds ``id<TAB>name`` lines; label files hold one id per line. A TweetEval
+    root holding a ``sentiment/`` folder is accepted too.
+    """
+    directory = Path(directory)
+    if not (directory / "train_text.txt").exists() and (directory / "sentiment").is_dir():
+        directory = directory / "sentiment"
+    mapping_path = directory / "mapping.txt"
+    if not mapping_path.is_file():
+        raise DataError(
+            mapping_path,
+            "file not found",
+            hint="a TweetEval directory holds mapping.txt and {train,val,test}_{text,labels}.txt",
+        )
+    ids: dict[str, int] = {}
+    names: list[str] = []
+    for number, line in enumerate(read_lines(mapping_path), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip().isdigit():
+            raise DataError(mapping_path, f"expected 'id<TAB>name', got {line!r}", line=number)
+        if int(parts[0]) != len(names):
+            raise DataError(mapping_path, "ids must be 0, 1, 2, ... in order", line=number)
+        ids[parts[0].strip()] = len(names)
+        names.append(parts[1].strip())
+    if not names:
+        raise DataError(mapping_path, "no labels in mapping file")
+
+    splits = {}
+    for split in SPLITS:
+        text_path = directory / f"{split}_text.txt"
+        label_path = directory / f"{split}_labels.txt"
+        texts = read_lines(text_path)
+        raw_labels = read_lines(label_path)
+        if len(texts) != len(raw_labels):
+            raise DataError(
+                label_path,
+                f"{len(raw_labels)} labels but {text_path.name} has {len(texts)} lines",
+                hint="text and label files must have one line per example, aligned",
+            )
+        if not texts:
+            raise DataError(text_path, f"the {split} split is empty")
+        labels = np.empty(len(texts), np.int32)
+        for i, raw in enumerate(raw_labels):
+            key = raw.strip()
+            if key not in ids:
+                raise DataError(
+                    label_path,
+                    f"label {raw!r} is not in mapping.txt (valid: {', '.join(ids)})",
+                    line=i + 1,
+                )
+            labels[i] = ids[key]
+        splits[split] = LabeledTexts(texts, labels, str(text_path))
+    return ClassificationData(**splits, label_names=names)
+
+
+def _label_names(found: set[str]) -> list[str]:
+    if found <= set(SENTIMENT_LABELS):
+        return [n for n in SENTIMENT_LABELS if n in found or len(found) == 3]
+    if all(n.lstrip("-").isdigit() for n in found):
+        return sorted(found, key=int)
+    return sorted(found)
+
+
+def _column(spec: str, header: list[str] | None, path: Path) -> int:
+    if spec.isdigit():
+        return int(spec)
+    if header is None or spec not in header:
+        raise DataError(
+            path,
+            f"no column named {spec!r} in the header row",
+            line=1,
+            hint="add a header with 'text' and 'label' columns, or set text_column= and "
+            "label_column= to 0-based column numbers",
+        )
+    return header.index(spec)
+
+
+def load_delimited(
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 42,
+) -> ClassificationData:
+    """Load a CSV or TSV file of (text, label) rows and split it into train / val / test.
+
+    Columns are found by header name (``text_column``, ``label_column``) or, when given as
+    digits, by 0-based position in a file without a header. Labels may be any strings;
+    ``negative/neutral/positive`` keep that order. The split is a seeded shuffle.
+    """
+    path = Path(path)
+    lines = read_lines(path)
+    if not lines:
+        raise DataError(path, "file is empty")
+    delimiter = "\t" if path.suffix in (".tsv", ".tab") or "\t" in lines[0] else ","
+    by_position = text_column.isdigit() and label_column.isdigit()
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    rows = list(reader)
+    header = None if by_position else [c.strip() for c in rows[0]]
+    t_col = _column(text_column, header, path)
+    l_col = _column(label_column, header, path)
+    first = 0 if by_position else 1
+    texts: list[str] = []
+    raw_labels: list[str] = []
+    width = max(t_col, l_col) + 1
+    # csv can join physical lines (quoted newlines); line_num keeps numbers right.
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    for row in reader:
+        if reader.line_num <= first or not any(cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            raise DataError(
+                path,
+                f"expected at least {width} columns, got {len(row)}",
+                line=reader.line_num,
+            )
+        label = row[l_col].strip()
+        if not label:
+            raise DataError(path, "empty label", line=reader.line_num)
+        texts.append(row[t_col])
+        raw_labels.append(label)
+    if not texts:
+        raise DataError(path, "no examples after the header")
+    names = _label_names(set(raw_labels))
+    index = {n: i for i, n in enumerate(names)}
+    labels = np.array([index[label] for label in raw_labels], np.int32)
+    return _split(texts, labels, names, str(path), val_fraction, test_fraction, seed)
+
+
+def _split(
+    texts: list[str],
+    labels: np.ndarray,
+    names: list[str],
+    source: str,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> ClassificationData:
+    n = len(texts)
+    n_val, n_test = int(round(n * val_fraction)), int(round(n * test_fraction))
+    if n - n_val - n_test < 1 or n_val < 1 or n_test < 1:
+        raise DataError(
+            source,
+            f"{n} examples are too few to split into train/val/test "
+            f"with val_fraction={val_fraction}, test_fraction={test_fraction}",
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    parts = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    splits = {
+        k: LabeledTexts([texts[i] for i in idx], labels[idx], f"{source} ({k} part)")
+        for k, idx in parts.items()
+    }
+    return ClassificationData(**splits, label_names=names)
+
+
+def load_tfds(
+    name: str,
+    *,
+    text_key: str = "text",
+    label_key: str = "label",
+    val_fraction: float = 0.1,
+    seed: int = 42,
+) -> ClassificationData:
+    """Load a TFDS text classification data set (downloads on first use; needs internet).
+
+    Uses the ``validation`` split if there is one, else carves ``val_fraction`` of train;
+    uses ``test`` if there is one, else carves the same fraction again.
+    """
+    import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
+
+    source = f"tfds:{name}"
+    try:
+        builder = tfds.builder(name)
+        builder.download_and_prepare()
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ConfigError(f"{source}: no such TFDS data set") from None
+    except Exception as e:  # network errors come in many types; say what happened
+        raise DataError(source, f"could not download or prepare ({type(e).__name__}: {e})",
+                        hint="TFDS downloads need internet; offline, point data= at files") from None
+    features = builder.info.features
+    for key in (text_key, label_key):
+        if key not in features:
+            raise ConfigError(
+                f"{source}: no feature {key!r}; features are {', '.join(features.keys())} "
+                "(set tfds_text_key= / tfds_label_key=)"
+            )
+    names = list(features[label_key].names)
+    available = set(builder.info.splits.keys())
+
+    def read(split: str) -> LabeledTexts:
+        texts, labels = [], []
+        for ex in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
+            texts.append(ex[text_key].decode("utf-8", errors="replace"))
+            labels.append(int(ex[label_key]))
+        if not texts:
+            raise DataError(source, f"the {split} split is empty")
+        return LabeledTexts(texts, np.array(labels, np.int32), f"{source}:{split}")
+
+    full_train = read("train")
+    order = np.random.default_rng(seed).permutation(len(full_train))
+    n_carve = max(1, int(round(len(order) * val_fraction)))
+
+    def carve(tag: str) -> LabeledTexts:
+        nonlocal order
+        idx, order = order[:n_carve], order[n_carve:]
+        if len(order) < 1:
+            raise DataError(source, "too few training examples to carve val/test splits from")
+        return LabeledTexts(
+            [full_train.texts[i] for i in idx], full_train.labels[idx], f"{source}:train ({tag})"
+        )
+
+    val_name = next((s for s in ("validation", "val", "dev") if s in available), None)
+    val = read(val_name) if val_name else carve("val part")
+    test = read("test") if "test" in available else carve("test part")
+    train = LabeledTexts(
+        [full_train.texts[i] for i in order], full_train.labels[order], f"{source}:train"
+    )
+    return ClassificationData(train, val, test, names)

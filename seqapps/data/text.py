@@ -1,0 +1,94 @@
+"""Text preprocessing as TF ops, so the same code runs in ``tf.data`` and in the SavedModel."""
+
+from __future__ import annotations
+
+import string
+
+import keras
+import tensorflow as tf
+
+# Emoji and pictographs (RE2 syntax). Each becomes a token of its own, so that "great😀"
+# yields "great" and "😀" rather than one rare token.
+_EMOJI = r"[\x{1F000}-\x{1FAFF}\x{2600}-\x{27BF}\x{2B00}-\x{2BFF}]"
+# Emoticons, looked for before punctuation is split off (which would break them up).
+_SMILE = r"(?:^|\s)(?:[:;=8][-o*']?[)\]dp}]|[(\[][-o*']?[:;=8])(?:\s|$)"
+_SAD = r"(?:^|\s)[:;=8][-o*']?[(\[/|](?:\s|$)"
+
+
+def standardize_tweet(texts: tf.Tensor) -> tf.Tensor:
+    """Normalise tweets for tokenisation on whitespace; works on any string tensor.
+
+    Lower-cases (Unicode aware); replaces URLs with ``<url>``, user mentions with ``<user>``,
+    numbers with ``<number>``, emoticons with ``<smile>`` / ``<sad>`` and ``<3`` with
+    ``<heart>``; keeps hashtag words behind a ``<hashtag>`` marker; shortens letters repeated
+    three or more times to two ("sooooo" -> "soo"); splits emoji and punctuation into tokens.
+
+    Example:
+        >>> standardize_tweet(tf.constant("@bob Sooo GOOD!!! http://t.co/x #win 😀")).numpy()
+        b' <user>  soo good ! !    <url>   <hashtag> win  \\xf0\\x9f\\x98\\x80 '
+    """
+    x = tf.strings.lower(texts, encoding="utf-8")
+    x = tf.strings.regex_replace(x, r"&amp;", "&")
+    x = tf.strings.regex_replace(x, r"&lt;", "<")
+    x = tf.strings.regex_replace(x, r"&gt;", ">")
+    x = tf.strings.regex_replace(x, r"https?://\S+|www\.\S+", " <url> ")
+    x = tf.strings.regex_replace(x, r"@\w+", " <user> ")
+    x = tf.strings.regex_replace(x, r"#(\w+)", " <hashtag> \\1 ")
+    x = tf.strings.regex_replace(x, _SMILE, " <smile> ")
+    x = tf.strings.regex_replace(x, _SAD, " <sad> ")
+    x = tf.strings.regex_replace(x, r"<3+", " <heart> ")
+    x = tf.strings.regex_replace(x, r"\d+(?:[.,:]\d+)*", " <number> ")
+    # RE2 has no back-references, so "(.)\1{2,}" cannot be written; one rule per character.
+    for ch in string.ascii_lowercase + "!?.":
+        c = "\\" + ch if ch in "?." else ch
+        x = tf.strings.regex_replace(x, f"{c}{{3,}}", ch * 2)
+    x = tf.strings.regex_replace(x, r"\x{FE0F}", "")  # emoji variation selector
+    x = tf.strings.regex_replace(x, f"({_EMOJI})", " \\1 ")
+    x = tf.strings.regex_replace(x, r"([!?.,;:\"()…])", " \\1 ")
+    return x
+
+
+def make_vectorizer(
+    max_tokens: int | None, vocabulary: list[str] | None = None
+) -> keras.layers.TextVectorization:
+    """Return a ragged ``TextVectorization`` with tweet standardisation and whitespace split.
+
+    Index 0 is padding and 1 is ``[UNK]``. Pass ``vocabulary`` (as returned by
+    ``get_vocabulary()``) to rebuild a fitted vectorizer, or call ``adapt`` on training text.
+    """
+    layer = keras.layers.TextVectorization(
+        max_tokens=max_tokens,
+        standardize=standardize_tweet,
+        split="whitespace",
+        ragged=True,
+        vocabulary=vocabulary,
+        name="vectorizer",
+    )
+    if vocabulary is not None:
+        layer.build((None,))  # ExportArchive refuses to track an unbuilt layer
+    return layer
+
+
+def encode_texts(
+    vectorizer: keras.layers.TextVectorization, texts: tf.Tensor, max_length: int
+) -> tf.RaggedTensor:
+    """Tokenise a batch of strings into ragged int32 ids, at most ``max_length`` per row.
+
+    A text with no tokens gets one ``[UNK]`` (id 1): an all-masked row would give the RNN
+    nothing to read and push Keras off the cuDNN path.
+
+    Args:
+        vectorizer: a fitted vectorizer from :func:`make_vectorizer`.
+        texts: ``(batch,)`` strings.
+        max_length: longest kept prefix, in tokens.
+
+    Returns:
+        ``(batch, None)`` ragged int32 token ids.
+    """
+    ids = vectorizer(texts)[:, :max_length]
+    empty = tf.equal(ids.row_lengths(), 0)
+    filler = tf.RaggedTensor.from_row_lengths(
+        tf.ones([tf.reduce_sum(tf.cast(empty, tf.int32))], ids.dtype),
+        tf.cast(empty, tf.int64),
+    )
+    return tf.cast(tf.concat([ids, filler], axis=1), tf.int32)

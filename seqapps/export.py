@@ -1,0 +1,100 @@
+"""Export to TF Serving's layout: ``<root>/<integer version>/`` holding a SavedModel.
+
+A version is written into a temporary directory beside the others and renamed into place,
+so a server polling ``<root>`` never sees half a model, and an existing version is never
+overwritten. ``assets.extra/seqapps/`` (TF Serving ignores ``assets.extra``) holds the
+resolved config, the test metrics and the task's preprocessing assets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from seqapps import __version__
+from seqapps.errors import ConfigError
+from seqapps.runs import load_run, load_task, metrics_path
+from seqapps.task import Task
+
+META_DIR = Path("assets.extra") / "seqapps"
+
+
+def versions(root: str | Path) -> list[int]:
+    """The integer version directories under ``root``, ascending."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def export(run_dir: str | Path, root: str | Path) -> Path:
+    """Export the best model of ``run_dir`` as a new version under ``root``; return its path.
+
+    Example:
+        >>> export("runs/sentiment", "saved_models/sentiment")   # doctest: +SKIP
+        PosixPath('saved_models/sentiment/1')
+    """
+    run_dir, root = Path(run_dir), Path(root)
+    task, model = load_run(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=root))
+    try:
+        task.export_archive(model).write_out(str(tmp), verbose=False)
+        meta = tmp / META_DIR
+        shutil.copytree(run_dir / "assets", meta / "assets")
+        shutil.copy(run_dir / "config.yaml", meta / "config.yaml")
+        test_metrics = metrics_path(run_dir, "test")
+        if test_metrics.exists():
+            shutil.copy(test_metrics, meta / "metrics.json")
+        info = {"task": task.name, "seqapps_version": __version__, "run_dir": str(run_dir),
+                "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        (meta / "export.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        for _ in range(100):  # another exporter may take a number between our look and rename
+            target = root / str((versions(root) or [0])[-1] + 1)
+            try:
+                os.rename(tmp, target)  # atomic; fails if target exists and is not empty
+                return target
+            except OSError:
+                if not target.exists():
+                    raise
+        raise OSError(f"{root}: could not claim a new version number")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def resolve_export(path: str | Path) -> Path:
+    """Accept a version directory, or a model root (its newest version is used)."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    found = versions(path)
+    if not found:
+        raise ConfigError(f"{path}: no SavedModel here and no integer version directories")
+    return path / str(found[-1])
+
+
+def load_export(path: str | Path) -> tuple[Task, tf.Module, Path]:
+    """Load an export: its Task (config and assets restored), the SavedModel, its path."""
+    path = resolve_export(path)
+    meta = path / META_DIR
+    if not (meta / "config.yaml").is_file():
+        raise ConfigError(f"{path}: not a seqapps export (no {META_DIR}/config.yaml)")
+    task = load_task(meta)
+    return task, tf.saved_model.load(str(path)), path
+
+
+def predict(path: str | Path, inputs: list[str]) -> list[str]:
+    """Run an export's ``serving_default`` on raw inputs and format one line per input."""
+    task, loaded, _ = load_export(path)
+    outputs = loaded.serving_default(task.predict_inputs(inputs))
+    return task.format_predictions(inputs, outputs)
+
+
+__all__ = ["export", "load_export", "predict", "resolve_export", "versions"]

@@ -1,0 +1,58 @@
+"""Plots written into run directories (PNG, via matplotlib's non-interactive backend)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray, labels: list[str], path: str | Path, title: str = "Confusion matrix"
+) -> None:
+    """Save a confusion matrix (rows true, columns predicted) with counts and row shares."""
+    shares = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(labels), 1.2 + 1.2 * len(labels)))
+    im = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            color = "white" if shares[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{cm[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center",
+                    color=color, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_history(history_csv: str | Path, path: str | Path) -> None:
+    """Plot every metric in a Keras ``CSVLogger`` file, train and validation side by side."""
+    with open(history_csv, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")
+             and k != "learning_rate"]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        ax.plot(epochs, [float(r[name]) for r in rows], "o-", label="train")
+        if f"val_{name}" in rows[0]:
+            ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], "o-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,60 @@
+"""Run directories: reopen a trained run (task, assets, best model) and evaluate it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+
+from seqapps import config as config_lib
+from seqapps.errors import ConfigError
+from seqapps.task import Task
+
+
+def load_task(run_dir: str | Path) -> Task:
+    """Rebuild the Task of a run from its ``config.yaml`` and ``assets/``."""
+    from seqapps.tasks import get_task_class  # late import: tasks import this package
+
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a run directory (no config.yaml); train one first")
+    values = config_lib.read_yaml(path)
+    cls = get_task_class(str(values.pop("task", "")))
+    task = cls(config_lib.from_dict(cls.config_class, values, source=str(path)))
+    task.load_assets(run_dir / "assets")
+    return task
+
+
+def load_run(run_dir: str | Path) -> tuple[Task, keras.Model]:
+    """Return the run's Task (assets loaded) and its best model."""
+    run_dir = Path(run_dir)
+    task = load_task(run_dir)
+    best = run_dir / "best.keras"
+    if not best.is_file():
+        raise ConfigError(f"{run_dir}: no best.keras; the run has not finished an epoch yet")
+    return task, keras.models.load_model(best, compile=False)
+
+
+def metrics_path(run_dir: str | Path, split: str) -> Path:
+    """``metrics.json`` for the test split, ``metrics-<split>.json`` for the others."""
+    return Path(run_dir) / ("metrics.json" if split == "test" else f"metrics-{split}.json")
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, float]:
+    """Score a run's best model on ``split`` and write the metrics file (flat JSON).
+
+    The run's training throughput and wall time (``train_stats.json``) are merged in.
+    """
+    run_dir = Path(run_dir)
+    task, model = load_run(run_dir)
+    data = task.load_data()
+    metrics = task.evaluate(model, data, split, run_dir)
+    stats_path = run_dir / "train_stats.json"
+    if stats_path.exists():
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        for key in ("train_samples_per_second", "wall_seconds"):
+            metrics[key] = float(stats[key])
+    metrics_path(run_dir, split).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return metrics

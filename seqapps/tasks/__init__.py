@@ -1,0 +1,21 @@
+"""The task registry: the only one in seqapps, a plain dict from name to Task class."""
+
+from __future__ import annotations
+
+from seqapps.errors import ConfigError
+from seqapps.task import Task
+from seqapps.tasks.sentiment import SentimentTask
+
+TASKS: dict[str, type[Task]] = {
+    SentimentTask.name: SentimentTask,
+}
+
+
+def get_task_class(name: str) -> type[Task]:
+    """Return the Task class registered as ``name``, or a ConfigError listing the names."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; available: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "get_task_class"]

@@ -1,0 +1,282 @@
+"""Tweet sentiment: tweet text -> negative / neutral / positive (many-to-one).
+
+Embedding -> recurrent stack -> softmax over the classes. Tokenisation is a
+``TextVectorization`` with tweet-aware standardisation, adapted on the training split only;
+the same layer runs in ``tf.data`` and inside the SavedModel, which takes raw strings.
+
+Example:
+    >>> from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
+    >>> task = SentimentTask(SentimentConfig(epochs=1, cell="gru"))
+    >>> data = task.load_data()          # the packaged TweetEval sample
+    >>> task.adapt(data)
+    >>> model = task.build_model()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from seqapps.config import RecurrentConfig, TrainConfig
+from seqapps.data.batching import bucketed_batches
+from seqapps.data.classification import (
+    ClassificationData,
+    load_delimited,
+    load_tfds,
+    load_tweeteval,
+)
+from seqapps.data.io import sample_dir
+from seqapps.data.text import encode_texts, make_vectorizer
+from seqapps.errors import DataError
+from seqapps.layers.recurrent import recurrent_stack
+from seqapps.metrics import MacroRecall, classification_report, confusion_matrix, majority_baseline
+from seqapps.plots import plot_confusion_matrix
+from seqapps.progress import progress_bar
+from seqapps.task import Task
+
+
+@dataclasses.dataclass
+class SentimentConfig(RecurrentConfig, TrainConfig):
+    """Sentiment settings: the shared training and recurrent fields plus these."""
+
+    # Vocabulary size, counting padding (id 0) and [UNK] (id 1).
+    max_tokens: int = 20000
+    # Tokens kept per tweet; longer tweets are cut at the end.
+    max_length: int = 64
+    embedding_dim: int = 128
+    # "balanced" weights classes by inverse frequency: TweetEval scores macro recall, and its
+    # training split has half as many negative tweets as its test split.
+    class_weight: Literal["none", "balanced"] = "balanced"
+    # Plain CSV/TSV files: column names (or 0-based numbers), and how much to hold out.
+    text_column: str = "text"
+    label_column: str = "label"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    # tfds:NAME data sets: the feature names of text and label.
+    tfds_text_key: str = "text"
+    tfds_label_key: str = "label"
+
+    def __post_init__(self) -> None:
+        TrainConfig.__post_init__(self)
+        RecurrentConfig.__post_init__(self)
+
+
+class SentimentTask(Task):
+    """Many-to-one text classification of tweets (TweetEval sentiment by default)."""
+
+    name = "sentiment"
+    config_class = SentimentConfig
+    monitor = "val_macro_recall"  # TweetEval's official metric selects the epoch
+    monitor_mode = "max"
+
+    def __init__(self, cfg: SentimentConfig) -> None:
+        super().__init__(cfg)
+        self.vectorizer: keras.layers.TextVectorization | None = None
+        self.label_names: list[str] = []
+
+    # --- data ------------------------------------------------------------------------
+    def load_data(self) -> ClassificationData:
+        """Load ``cfg.data``: ``sample``, a TweetEval directory, a CSV/TSV file or ``tfds:NAME``."""
+        cfg = self.cfg
+        if cfg.data == "sample":
+            data = load_tweeteval(sample_dir("sentiment"))
+        elif cfg.data.startswith("tfds:"):
+            data = load_tfds(
+                cfg.data[len("tfds:") :],
+                text_key=cfg.tfds_text_key,
+                label_key=cfg.tfds_label_key,
+                val_fraction=cfg.val_fraction,
+                seed=cfg.seed,
+            )
+        elif Path(cfg.data).is_dir():
+            data = load_tweeteval(cfg.data)
+        elif Path(cfg.data).is_file():
+            data = load_delimited(
+                cfg.data,
+                text_column=cfg.text_column,
+                label_column=cfg.label_column,
+                val_fraction=cfg.val_fraction,
+                test_fraction=cfg.test_fraction,
+                seed=cfg.seed,
+            )
+        else:
+            raise DataError(
+                cfg.data,
+                "no such file or directory",
+                hint="data= takes 'sample', a TweetEval directory, a CSV/TSV file or tfds:NAME",
+            )
+        if cfg.max_train_samples and cfg.max_train_samples < len(data.train):
+            keep = np.random.default_rng(cfg.seed).permutation(len(data.train))
+            keep = np.sort(keep[: cfg.max_train_samples])
+            data.train.texts = [data.train.texts[i] for i in keep]
+            data.train.labels = data.train.labels[keep]
+        return data
+
+    def num_examples(self, data: ClassificationData, split: str) -> int:
+        """Number of tweets in ``split``."""
+        return len(data.split(split))
+
+    def adapt(self, data: ClassificationData) -> None:
+        """Build the vocabulary from the training tweets only."""
+        self.label_names = list(data.label_names)
+        self.vectorizer = make_vectorizer(self.cfg.max_tokens)
+        self.vectorizer.adapt(tf.data.Dataset.from_tensor_slices(data.train.texts).batch(1024))
+
+    def save_assets(self, directory: Path) -> None:
+        """Write ``vocabulary.txt`` and ``labels.json``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        vocab = self.vectorizer.get_vocabulary()
+        # Tokens never contain newlines (the split is on whitespace), so one per line is safe.
+        (directory / "vocabulary.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        (directory / "labels.json").write_text(json.dumps(self.label_names), encoding="utf-8")
+
+    def load_assets(self, directory: Path) -> None:
+        """Restore the vocabulary and label names written by :meth:`save_assets`."""
+        vocab = (directory / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        self.vectorizer = make_vectorizer(self.cfg.max_tokens, vocabulary=vocab)
+        self.label_names = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+
+    def make_dataset(
+        self, data: ClassificationData, split: str, *, batch_size: int, training: bool
+    ) -> tf.data.Dataset:
+        """Batches of ``(token_ids (batch, time) int32, labels (batch,) int32)``.
+
+        Tokenised once and cached; when training, reshuffled every epoch and repeated
+        (the trainer sets ``steps_per_epoch``). Batches are bucketed by length and padded on
+        the right.
+        """
+        part = data.split(split)
+        ds = tf.data.Dataset.from_tensor_slices((part.texts, part.labels))
+        # Tokenise in large vectorised batches, then go back to single examples to bucket.
+        ds = ds.batch(1024).map(self._encode_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.unbatch().map(lambda ids, length, label: (ids[:length], label)).cache()
+        if training:
+            ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
+            ds = ds.repeat()
+        ds = bucketed_batches(
+            ds,
+            batch_size=batch_size,
+            max_length=self.cfg.max_length,
+            length_fn=lambda ids, label: tf.shape(ids)[0],
+        )
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _encode_batch(self, texts: tf.Tensor, labels: tf.Tensor):
+        """``(batch,)`` strings -> padded ids ``(batch, time)``, lengths, labels."""
+        ids = encode_texts(self.vectorizer, texts, self.cfg.max_length)
+        # tf.data cannot unbatch ragged rows into dense elements; carry lengths instead.
+        return ids.to_tensor(), tf.cast(ids.row_lengths(), tf.int32), labels
+
+    # --- model -----------------------------------------------------------------------
+    def build_model(self) -> keras.Model:
+        """Embedding -> recurrent stack -> softmax; inputs are right-padded token ids."""
+        cfg = self.cfg
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        x = keras.layers.Embedding(
+            self.vectorizer.vocabulary_size(), cfg.embedding_dim, mask_zero=True, name="embedding"
+        )(token_ids)  # (batch, time, embedding_dim)
+        x = keras.layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
+        x = recurrent_stack(
+            x,
+            cell=cfg.cell,
+            units=cfg.units,
+            layers=cfg.layers,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout,
+            name="rnn",
+        )  # (batch, units or 2 * units)
+        # float32 output keeps softmax and loss stable under mixed precision.
+        probs = keras.layers.Dense(
+            len(self.label_names), activation="softmax", dtype="float32", name="classifier"
+        )(x)
+        return keras.Model(token_ids, probs, name=f"sentiment_{cfg.cell}")
+
+    def compile_args(self) -> dict:
+        """Sparse cross-entropy; accuracy and macro recall as metrics."""
+        return {
+            "loss": keras.losses.SparseCategoricalCrossentropy(),
+            "metrics": [
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                MacroRecall(len(self.label_names)),
+            ],
+        }
+
+    def fit_args(self, data: ClassificationData) -> dict:
+        """``class_weight`` by inverse training frequency when ``class_weight=balanced``."""
+        if self.cfg.class_weight != "balanced":
+            return {}
+        counts = np.bincount(data.train.labels, minlength=len(self.label_names))
+        weights = len(data.train.labels) / (len(counts) * np.maximum(counts, 1))
+        return {"class_weight": {i: float(w) for i, w in enumerate(weights)}}
+
+    # --- evaluation and serving ------------------------------------------------------
+    def evaluate(
+        self, model: keras.Model, data: ClassificationData, split: str, out_dir: Path
+    ) -> dict[str, float]:
+        """Macro recall, macro F1, accuracy, per-class scores and the majority baseline."""
+        ds = self.make_dataset(data, split, batch_size=256, training=False)
+        bar = progress_bar(self.num_examples(data, split), unit="tweet")
+        y_true, y_pred = [], []
+        for ids, labels in ds:
+            y_pred.append(np.argmax(model(ids, training=False), axis=-1))
+            y_true.append(labels.numpy())
+            bar.add(len(labels))
+        cm = confusion_matrix(np.concatenate(y_true), np.concatenate(y_pred),
+                              len(self.label_names))
+        metrics = self._named(classification_report(cm))
+        base = majority_baseline(data.train.labels, data.split(split).labels,
+                                 len(self.label_names))
+        for key in ("macro_recall", "macro_f1", "accuracy"):
+            metrics[f"majority_baseline_{key}"] = base[key]
+        metrics["examples"] = float(cm.sum())
+        plot_confusion_matrix(
+            cm, self.label_names, out_dir / f"confusion_matrix_{split}.png",
+            title=f"{split}: macro recall {metrics['macro_recall']:.3f}",
+        )
+        return metrics
+
+    def _named(self, report: dict[str, float]) -> dict[str, float]:
+        """Replace class indices in per-class keys by label names (recall_0 -> recall_negative)."""
+        out = {}
+        for key, value in report.items():
+            stem, _, index = key.rpartition("_")
+            out[f"{stem}_{self.label_names[int(index)]}" if index.isdigit() else key] = value
+        return out
+
+    def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
+        """``serving_default(texts: (batch,) string) -> {label, probabilities}``."""
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.track(self.vectorizer)  # its lookup table must travel with the SavedModel
+        vectorizer, max_length = self.vectorizer, self.cfg.max_length
+        names = tf.constant(self.label_names)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+        def serve(texts: tf.Tensor) -> dict[str, tf.Tensor]:
+            ids = encode_texts(vectorizer, texts, max_length).to_tensor()  # right padded
+            probs = model(ids, training=False)  # (batch, classes)
+            return {"label": tf.gather(names, tf.argmax(probs, axis=-1)), "probabilities": probs}
+
+        archive.add_endpoint("serving_default", serve)
+        return archive
+
+    def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
+        """Tweets as a ``(batch,)`` string tensor."""
+        return tf.constant(inputs, tf.string)
+
+    def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
+        """``label<TAB>negative=0.03 neutral=0.12 positive=0.85<TAB>text`` per tweet."""
+        lines = []
+        for text, label, probs in zip(
+            inputs, outputs["label"].numpy(), outputs["probabilities"].numpy(), strict=True
+        ):
+            scores = " ".join(f"{n}={p:.3f}" for n, p in zip(self.label_names, probs,
+                                                               strict=True))
+            lines.append(f"{label.decode()}\t{scores}\t{text}")
+        return lines
