@@ -247,7 +247,8 @@ def load_tfds(
                 "(set tfds_text_key= / tfds_label_key=)"
             )
     names = list(features[label_key].names)
-    available = set(builder.info.splits.keys())
+    # Split info is empty when TFDS mocks the data (tests); assume the usual train + test.
+    available = set(builder.info.splits.keys()) or {"train", "test"}
 
     def read(split: str) -> LabeledTexts:
         texts, labels = [], []

@@ -1,0 +1,124 @@
+"""TweetEval sentiment benchmark: simple_rnn vs lstm vs gru, trained from scratch.
+
+    python -m benchmarks.sentiment --data ../shared/data/sentiment/tweeteval/sentiment \
+        --out bench_out/sentiment.json
+
+For each cell, a fresh process trains on train, selects the epoch on val (macro recall),
+scores val and test, exports a SavedModel and times it. The cell with the best *val* macro
+recall supplies the top-level metrics (``macro_recall``, ``macro_f1``, ``accuracy``); every
+cell's figures are also written with a ``<cell>_`` prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.common import latency, machine, peak_rss_mb, run_child
+
+# The documented benchmark configuration (docs/BENCHMARKS.md quotes its results).
+CONFIG = [
+    "bidirectional=true",
+    "units=128",
+    "layers=1",
+    "embedding_dim=128",
+    "dropout=0.3",
+    "max_tokens=20000",
+    "max_length=64",
+    "batch_size=64",
+    "learning_rate=0.001",
+    "epochs=8",
+    "patience=2",
+    "class_weight=balanced",
+]
+CELLS = ["simple_rnn", "lstm", "gru"]
+METRICS = ["macro_recall", "macro_f1", "accuracy"]
+
+
+def child(args: argparse.Namespace) -> None:
+    """Train, evaluate and export one cell in this process; write its figures as JSON."""
+    import tensorflow as tf
+
+    from seqapps import config as config_lib
+    from seqapps.export import export
+    from seqapps.runs import evaluate_run
+    from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
+    from seqapps.trainer import train
+
+    run_dir = Path(args.work) / args.cell
+    shutil.rmtree(run_dir, ignore_errors=True)
+    overrides = [f"data={args.data}", f"cell={args.cell}", *CONFIG, *args.overrides]
+    cfg = config_lib.resolve(SentimentConfig, None, overrides)
+    train(SentimentTask(cfg), run_dir)
+    val = evaluate_run(run_dir, "val")
+    test = evaluate_run(run_dir, "test")
+    export_dir = export(run_dir, Path(args.work) / "saved_models" / args.cell)
+
+    loaded = tf.saved_model.load(str(export_dir))
+    serve = loaded.serving_default
+    one = tf.constant(["@user can't wait for the game tonight!! #excited"])
+    texts = Path(args.data, "test_text.txt").read_text(encoding="utf-8").splitlines()
+    batch = tf.constant(texts[:256])
+    single = latency(lambda: serve(one), repeats=200)
+    batched = latency(lambda: serve(batch), repeats=20)
+    history = (run_dir / "history.csv").read_text().splitlines()
+    result = {
+        **{f"val_{k}": val[k] for k in METRICS},
+        **{k: test[k] for k in test},
+        "epochs_run": len(history) - 1,
+        "export_latency_one_p50_ms": single["p50_ms"],
+        "export_latency_one_p95_ms": single["p95_ms"],
+        "export_batch256_tweets_per_second": 256 / (batched["mean_ms"] / 1000),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    Path(args.child_out).write_text(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="TweetEval sentiment directory")
+    parser.add_argument("--out", help="output JSON file (required)")
+    parser.add_argument("--cells", default=",".join(CELLS))
+    parser.add_argument("--work", default="bench_out/sentiment", help="run directories")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="extra config overrides (e.g. epochs=1 for a smoke run)")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_out:
+        child(args)
+        return
+    if not args.out:
+        parser.error("--out is required")
+
+    started = time.perf_counter()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for cell in args.cells.split(","):
+        results[cell] = run_child(
+            "benchmarks.sentiment",
+            ["--data", args.data, "--work", str(work), "--cell", cell, *args.overrides],
+            work / f"{cell}.log",
+        )
+        print(cell, {k: round(results[cell][k], 4) for k in ["val_macro_recall", *METRICS]},
+              flush=True)
+    best = max(results, key=lambda c: results[c]["val_macro_recall"])
+    out = {k: results[best][k] for k in [*METRICS, "train_samples_per_second"]}
+    out["selected_cell"] = best
+    for cell, figures in results.items():
+        out.update({f"{cell}_{k}": v for k, v in figures.items()})
+    out["wall_seconds"] = time.perf_counter() - started
+    out["config"] = " ".join(CONFIG + args.overrides)
+    out.update(machine())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+import numpy as np
+import tensorflow as tf
+
+from seqapps.data.text import encode_texts, make_vectorizer, standardize_tweet
+
+TWEETS = [
+    "@Bob Sooooo GOOD!!!! http://t.co/abc #WinningDay :) <3",
+    "Can't wait 😀😀 for the 3rd game :(",
+    "&amp; www.example.com/x nooo",
+    "",
+]
+
+
+def tokens(text: str) -> list[str]:
+    return standardize_tweet(tf.constant(text)).numpy().decode().split()
+
+
+def test_standardize_examples():
+    assert tokens(TWEETS[0]) == [
+        "<user>", "soo", "good", "!", "!", "<url>", "<hashtag>", "winningday", "<smile>",
+        "<heart>",
+    ]
+    assert tokens(TWEETS[1]) == [
+        "can't", "wait", "😀", "😀", "for", "the", "<number>", "rd", "game", "<sad>",
+    ]
+    assert tokens(TWEETS[2]) == ["&", "<url>", "noo"]
+    assert tokens(TWEETS[3]) == []
+
+
+def test_standardize_eager_equals_dataset_map():
+    eager = standardize_tweet(tf.constant(TWEETS)).numpy()
+    mapped = np.array(list(tf.data.Dataset.from_tensor_slices(TWEETS).map(standardize_tweet)
+                           .as_numpy_iterator()))
+    np.testing.assert_array_equal(eager, mapped)
+
+
+def test_encode_truncates_and_fills_empty_rows():
+    vec = make_vectorizer(None)
+    vec.adapt(tf.constant(["a b c d e f", "b c"]))
+    ids = encode_texts(vec, tf.constant(["a b c d e f", "", "zzz"]), max_length=4)
+    rows = ids.to_list()
+    assert len(rows[0]) == 4 and rows[1] == [1] and rows[2] == [1]
+    assert ids.dtype == tf.int32
+
+
+def test_encode_eager_equals_dataset_map():
+    vec = make_vectorizer(None)
+    vec.adapt(tf.constant(TWEETS))
+    eager = encode_texts(vec, tf.constant(TWEETS), 8).to_tensor().numpy()
+    ds = tf.data.Dataset.from_tensor_slices(TWEETS).batch(4).map(
+        lambda t: encode_texts(vec, t, 8).to_tensor()
+    )
+    np.testing.assert_array_equal(eager, next(iter(ds)).numpy())
+
+
+def test_vectorizer_rebuilt_from_vocabulary_gives_same_ids():
+    vec = make_vectorizer(100)
+    vec.adapt(tf.constant(TWEETS))
+    again = make_vectorizer(100, vocabulary=vec.get_vocabulary())
+    np.testing.assert_array_equal(
+        vec(tf.constant(TWEETS)).to_tensor().numpy(), again(tf.constant(TWEETS)).to_tensor().numpy()
+    )

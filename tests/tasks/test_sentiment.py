@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from seqapps import config as config_lib
+from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
+
+from ..conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def task_and_data():
+    task = SentimentTask(config_lib.resolve(SentimentConfig, None, TINY))
+    data = task.load_data()
+    task.adapt(data)
+    return task, data
+
+
+def test_dataset_is_right_padded_int_batches(task_and_data):
+    task, data = task_and_data
+    ds = task.make_dataset(data, "val", batch_size=16, training=False)
+    seen = 0
+    for ids, labels in ds:
+        ids = ids.numpy()
+        assert ids.dtype == np.int32 and labels.dtype == np.int32
+        lengths = (ids != 0).sum(axis=1)
+        assert (lengths >= 1).all()  # no all-masked rows
+        # Right padding: every non-zero id comes before every zero in its row.
+        for row, n in zip(ids, lengths, strict=True):
+            assert (row[:n] != 0).all() and (row[n:] == 0).all()
+        seen += len(labels)
+    assert seen == len(data.val)
+
+
+def test_training_dataset_repeats_and_shuffles(task_and_data):
+    task, data = task_and_data
+    ds = task.make_dataset(data, "train", batch_size=50, training=True)
+    batches = [labels.numpy() for _, labels in ds.take(30)]  # 1500 > 600: must repeat
+    assert len(batches) == 30
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_model_outputs_probabilities(task_and_data, cell):
+    task, data = task_and_data
+    task.cfg.cell = cell
+    model = task.build_model()
+    ids, _ = next(iter(task.make_dataset(data, "val", batch_size=8, training=False)))
+    probs = model(ids).numpy()
+    assert probs.shape == (len(ids), 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.get_layer("rnn_1") is not None and model.get_layer("classifier") is not None
+
+
+def test_balanced_class_weights(task_and_data):
+    task, data = task_and_data
+    weights = task.fit_args(data)["class_weight"]
+    counts = np.bincount(data.train.labels)
+    # Weighted counts are equal across classes.
+    np.testing.assert_allclose([weights[k] * counts[k] for k in range(3)], len(data.train) / 3)
+
+
+def test_assets_round_trip(task_and_data, tmp_path):
+    task, _ = task_and_data
+    task.save_assets(tmp_path)
+    other = SentimentTask(task.cfg)
+    other.load_assets(tmp_path)
+    assert other.vectorizer.get_vocabulary() == task.vectorizer.get_vocabulary()
+    assert other.label_names == task.label_names
+
+
+def test_max_train_samples():
+    task = SentimentTask(config_lib.resolve(SentimentConfig, None, ["max_train_samples=100"]))
+    assert len(task.load_data().train) == 100
