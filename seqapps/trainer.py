@@ -29,6 +29,7 @@ import tensorflow as tf
 import yaml
 
 from seqapps import config as config_lib
+from seqapps.compat import enable_multi_worker_fit
 from seqapps.errors import ConfigError
 from seqapps.plots import plot_history
 from seqapps.task import Task
@@ -54,6 +55,12 @@ def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
         >>> get_strategy("default").num_replicas_in_sync
         1
     """
+    if name == "multi_worker":
+        # Must come first: listing devices would initialise the TF runtime, and collective
+        # ops can only be configured before that.
+        if "TF_CONFIG" not in os.environ:
+            raise ConfigError("strategy=multi_worker needs the TF_CONFIG environment variable")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     wanted = [d.strip() for d in devices.split(",") if d.strip()]
     known = {d.name.split("device:")[-1] for d in tf.config.list_logical_devices()}
@@ -68,10 +75,6 @@ def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
         return tf.distribute.OneDeviceStrategy(wanted[0] if wanted else "GPU:0" if gpus else "CPU:0")
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(wanted or None)
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ConfigError("strategy=multi_worker needs the TF_CONFIG environment variable")
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"unknown strategy {name!r}")
 
 
@@ -167,8 +170,8 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, cfg, task.name)
     config_lib.save(cfg, run_dir / "config.yaml", task.name)
+    strategy = get_strategy(cfg.strategy, cfg.devices)  # first: see get_strategy
     keras.utils.set_random_seed(cfg.seed)
-    strategy = get_strategy(cfg.strategy, cfg.devices)
     # Under multi-worker training every worker runs this; only the chief (0) owns run_dir.
     index = worker_index() if cfg.strategy == "multi_worker" else 0
     out = run_dir if index == 0 else run_dir / "workers" / str(index)
@@ -210,6 +213,7 @@ def train(
                 learning_rate=cfg.learning_rate, global_clipnorm=cfg.clipnorm
             )
             model.compile(optimizer=optimizer, **task.compile_args())
+        enable_multi_worker_fit(model, strategy)  # no-op for the other strategies
 
         throughput = Throughput(steps_per_epoch * global_batch)
         history_csv = out / "history.csv"

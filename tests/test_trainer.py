@@ -1,0 +1,109 @@
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from seqapps import config as config_lib
+from seqapps.errors import ConfigError
+from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
+from seqapps.trainer import get_strategy, train
+
+from .conftest import TINY
+
+
+def make_task(*overrides: str) -> SentimentTask:
+    return SentimentTask(config_lib.resolve(SentimentConfig, None, [*TINY, *overrides]))
+
+
+def history_epochs(run_dir) -> list[int]:
+    with (run_dir / "history.csv").open() as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulates a kill right after epoch ``at`` was written out."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            raise RuntimeError("killed")
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[int] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_strategies():
+    assert get_strategy("default").num_replicas_in_sync == 1
+    assert get_strategy("auto").num_replicas_in_sync == 1  # no GPU here
+    assert get_strategy("one_device", "CPU:1").num_replicas_in_sync == 1
+    assert get_strategy("mirrored", "CPU:0,CPU:1").num_replicas_in_sync == 2
+    with pytest.raises(ConfigError, match="no device 'GPU:7'"):
+        get_strategy("mirrored", "GPU:7")
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        get_strategy("multi_worker")
+
+
+def test_train_writes_the_run_directory(tmp_path):
+    model = train(make_task(), tmp_path)
+    for name in ["config.yaml", "best.keras", "history.csv", "history.png", "train_stats.json",
+                 "assets/vocabulary.txt", "assets/labels.json"]:
+        assert (tmp_path / name).exists(), name
+    assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    assert history_epochs(tmp_path) == [0, 1]
+    stats = json.loads((tmp_path / "train_stats.json").read_text())
+    assert stats["train_samples_per_second"] > 0 and stats["epochs_run"] == 2
+    assert stats["global_batch_size"] == 32
+    best = keras.models.load_model(tmp_path / "best.keras", compile=False)
+    ids = np.array([[5, 6, 7, 0]], "int32")
+    # EarlyStopping restored the best weights, so the returned model is the saved best one.
+    np.testing.assert_allclose(model(ids), best(ids), rtol=1e-5)
+
+
+def test_mirrored_on_two_logical_cpus(tmp_path):
+    train(make_task("strategy=mirrored", "devices=CPU:0,CPU:1", "epochs=1"), tmp_path)
+    stats = json.loads((tmp_path / "train_stats.json").read_text())
+    assert stats["replicas"] == 2 and stats["global_batch_size"] == 64
+    assert (tmp_path / "best.keras").exists()
+
+
+def test_resume_after_interruption(tmp_path):
+    with pytest.raises(RuntimeError, match="killed"):
+        train(make_task("epochs=3"), tmp_path, callbacks=[Interrupt(at=1)])
+    assert history_epochs(tmp_path) == [0, 1]
+    assert not (tmp_path / "train_stats.json").exists()
+    recorder = EpochRecorder()
+    train(make_task("epochs=3"), tmp_path, callbacks=[recorder])
+    assert recorder.epochs == [2]  # continued from the backup, not from scratch
+    assert history_epochs(tmp_path) == [0, 1, 2]
+
+
+def test_refuses_other_settings_and_finished_runs(tmp_path):
+    with pytest.raises(RuntimeError):
+        train(make_task("epochs=2"), tmp_path, callbacks=[Interrupt(at=0)])
+    with pytest.raises(ConfigError, match=r"different settings \(cell: 'lstm' -> 'gru'\)"):
+        train(make_task("cell=gru"), tmp_path)
+    train(make_task("epochs=2"), tmp_path)
+    with pytest.raises(ConfigError, match="this run is complete"):
+        train(make_task("epochs=2"), tmp_path)
+
+
+def test_same_seed_same_model(tmp_path):
+    a = train(make_task("epochs=1", "seed=3"), tmp_path / "a")
+    b = train(make_task("epochs=1", "seed=3"), tmp_path / "b")
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
