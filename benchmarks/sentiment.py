@@ -78,14 +78,19 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", required=True, help="TweetEval sentiment directory")
     parser.add_argument("--out", help="output JSON file (required)")
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--work", default="bench_out/sentiment", help="run directories")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="extra config overrides (e.g. epochs=1 for a smoke run)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="extra config overrides (e.g. epochs=1 for a smoke run)",
+    )
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,8 +110,11 @@ def main() -> None:
             ["--data", args.data, "--work", str(work), "--cell", cell, *args.overrides],
             work / f"{cell}.log",
         )
-        print(cell, {k: round(results[cell][k], 4) for k in ["val_macro_recall", *METRICS]},
-              flush=True)
+        print(
+            cell,
+            {k: round(results[cell][k], 4) for k in ["val_macro_recall", *METRICS]},
+            flush=True,
+        )
     best = max(results, key=lambda c: results[c]["val_macro_recall"])
     out = {k: results[best][k] for k in [*METRICS, "train_samples_per_second"]}
     out["selected_cell"] = best

@@ -52,8 +52,12 @@ def export(run_dir: str | Path, root: str | Path) -> Path:
         test_metrics = metrics_path(run_dir, "test")
         if test_metrics.exists():
             shutil.copy(test_metrics, meta / "metrics.json")
-        info = {"task": task.name, "seqapps_version": __version__, "run_dir": str(run_dir),
-                "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        info = {
+            "task": task.name,
+            "seqapps_version": __version__,
+            "run_dir": str(run_dir),
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         (meta / "export.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
         for _ in range(100):  # another exporter may take a number between our look and rename
             target = root / str((versions(root) or [0])[-1] + 1)

@@ -27,8 +27,15 @@ def plot_confusion_matrix(
     for i in range(len(labels)):
         for j in range(len(labels)):
             color = "white" if shares[i, j] > 0.5 else "black"
-            ax.text(j, i, f"{cm[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center",
-                    color=color, fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]}\n{shares[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color=color,
+                fontsize=9,
+            )
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -42,8 +49,9 @@ def plot_history(history_csv: str | Path, path: str | Path) -> None:
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")
-             and k != "learning_rate"]
+    names = [
+        k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k != "learning_rate"
+    ]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         ax.plot(epochs, [float(r[name]) for r in rows], "o-", label="train")

@@ -66,20 +66,24 @@ def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
     known = {d.name.split("device:")[-1] for d in tf.config.list_logical_devices()}
     for device in wanted:
         if device.upper().removeprefix("/DEVICE:") not in {k.upper() for k in known}:
-            raise ConfigError(f"devices: no device {device!r}; available: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"devices: no device {device!r}; available: {', '.join(sorted(known))}"
+            )
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "one_device" if gpus else "default"
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(wanted[0] if wanted else "GPU:0" if gpus else "CPU:0")
+        return tf.distribute.OneDeviceStrategy(
+            wanted[0] if wanted else "GPU:0" if gpus else "CPU:0"
+        )
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(wanted or None)
     raise ConfigError(f"unknown strategy {name!r}")
 
 
 def worker_index() -> int:
-    """This process's index among the workers in ``TF_CONFIG`` (0 = chief, or no cluster)."""
+    """Return this process's index among the workers in ``TF_CONFIG`` (0 = chief, or no cluster)."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     return int(task.get("index", 0)) if task.get("type", "worker") in ("worker", "chief") else 0
 

@@ -14,8 +14,14 @@ from .conftest import TINY
 
 def seqapps(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "seqapps.cli", *args], input=stdin,
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "seqapps.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_train_evaluate_export_predict(tmp_path):
@@ -26,8 +32,7 @@ def test_train_evaluate_export_predict(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "macro_recall" in r.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for key in ["macro_recall", "macro_f1", "accuracy", "train_samples_per_second",
-                "wall_seconds"]:
+    for key in ["macro_recall", "macro_f1", "accuracy", "train_samples_per_second", "wall_seconds"]:
         assert isinstance(metrics[key], float)
     assert (run_dir / "confusion_matrix_test.png").exists()
     r = seqapps("export", str(run_dir), "--out", str(out))
@@ -38,15 +43,29 @@ def test_train_evaluate_export_predict(tmp_path):
     assert len(r.stdout.strip().splitlines()) == 2
     r = seqapps("predict", str(out / "1"), stdin="line one\n\nline two\n")
     assert [line.split("\t")[2] for line in r.stdout.strip().splitlines()] == [
-        "line one", "line two"]
+        "line one",
+        "line two",
+    ]
 
 
 def test_pipeline_module(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     r = subprocess.run(
-        [sys.executable, "-m", "pipelines.sentiment", *TINY, "epochs=1", "--run-dir",
-         str(tmp_path / "run"), "--out", str(tmp_path / "models")],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.sentiment",
+            *TINY,
+            "epochs=1",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--out",
+            str(tmp_path / "models"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "models" / "1" / "saved_model.pb").exists()

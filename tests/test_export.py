@@ -38,8 +38,9 @@ def test_round_trip_on_raw_strings(run_dir, tmp_path):
     assert [s.decode() for s in out["label"].numpy()] == expected
     # TF Serving calls the signature by name.
     sig = loaded.signatures["serving_default"]
-    np.testing.assert_allclose(sig(texts=tf.constant(TEXTS))["probabilities"], ref, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        sig(texts=tf.constant(TEXTS))["probabilities"], ref, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_versions_are_new_and_never_overwritten(run_dir, tmp_path):

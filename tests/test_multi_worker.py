@@ -22,11 +22,27 @@ def test_two_local_workers(tmp_path):
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "seqapps.cli", "train", "sentiment", *TINY, "epochs=2",
-             "strategy=multi_worker", "max_train_samples=256", "--run-dir", str(run_dir)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "seqapps.cli",
+                    "train",
+                    "sentiment",
+                    *TINY,
+                    "epochs=2",
+                    "strategy=multi_worker",
+                    "max_train_samples=256",
+                    "--run-dir",
+                    str(run_dir),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         outputs = [p.communicate(timeout=300)[0] for p in procs]
     finally:

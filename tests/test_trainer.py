@@ -60,8 +60,15 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 
 def test_train_writes_the_run_directory(tmp_path):
     model = train(make_task(), tmp_path)
-    for name in ["config.yaml", "best.keras", "history.csv", "history.png", "train_stats.json",
-                 "assets/vocabulary.txt", "assets/labels.json"]:
+    for name in [
+        "config.yaml",
+        "best.keras",
+        "history.csv",
+        "history.png",
+        "train_stats.json",
+        "assets/vocabulary.txt",
+        "assets/labels.json",
+    ]:
         assert (tmp_path / name).exists(), name
     assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
     assert history_epochs(tmp_path) == [0, 1]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqapps.data.io import read_lines, sample_dir
+from seqapps.data.io import read_lines
 from seqapps.errors import ConfigError, DataError
 
 # Canonical class order for sentiment, used whenever a file's labels are these names.
@@ -237,8 +237,11 @@ def load_tfds(
     except tfds.core.registered.DatasetNotFoundError:
         raise ConfigError(f"{source}: no such TFDS data set") from None
     except Exception as e:  # network errors come in many types; say what happened
-        raise DataError(source, f"could not download or prepare ({type(e).__name__}: {e})",
-                        hint="TFDS downloads need internet; offline, point data= at files") from None
+        raise DataError(
+            source,
+            f"could not download or prepare ({type(e).__name__}: {e})",
+            hint="TFDS downloads need internet; offline, point data= at files",
+        ) from None
     features = builder.info.features
     for key in (text_key, label_key):
         if key not in features:

@@ -12,7 +12,7 @@ from seqapps.errors import DataError
 def read_lines(path: str | Path) -> list[str]:
     """Read a UTF-8 text file (optionally ``.gz``) into lines without line endings.
 
-    A trailing newline does not make an extra empty line; ``\\r\\n`` endings are accepted.
+    A trailing newline does not make an extra empty line; CRLF line endings are accepted.
 
     Raises:
         DataError: the file is missing, or a line is not valid UTF-8 (naming the line).

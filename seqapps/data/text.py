@@ -24,8 +24,8 @@ def standardize_tweet(texts: tf.Tensor) -> tf.Tensor:
     three or more times to two ("sooooo" -> "soo"); splits emoji and punctuation into tokens.
 
     Example:
-        >>> standardize_tweet(tf.constant("@bob Sooo GOOD!!! http://t.co/x #win 😀")).numpy()
-        b' <user>  soo good ! !    <url>   <hashtag> win  \\xf0\\x9f\\x98\\x80 '
+        >>> standardize_tweet(tf.constant("@bob Sooo GOOD!!! #win")).numpy().split()
+        [b'<user>', b'soo', b'good', b'!', b'!', b'<hashtag>', b'win']
     """
     x = tf.strings.lower(texts, encoding="utf-8")
     x = tf.strings.regex_replace(x, r"&amp;", "&")

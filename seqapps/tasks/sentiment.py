@@ -227,16 +227,16 @@ class SentimentTask(Task):
             y_pred.append(np.argmax(model(ids, training=False), axis=-1))
             y_true.append(labels.numpy())
             bar.add(len(labels))
-        cm = confusion_matrix(np.concatenate(y_true), np.concatenate(y_pred),
-                              len(self.label_names))
+        cm = confusion_matrix(np.concatenate(y_true), np.concatenate(y_pred), len(self.label_names))
         metrics = self._named(classification_report(cm))
-        base = majority_baseline(data.train.labels, data.split(split).labels,
-                                 len(self.label_names))
+        base = majority_baseline(data.train.labels, data.split(split).labels, len(self.label_names))
         for key in ("macro_recall", "macro_f1", "accuracy"):
             metrics[f"majority_baseline_{key}"] = base[key]
         metrics["examples"] = float(cm.sum())
         plot_confusion_matrix(
-            cm, self.label_names, out_dir / f"confusion_matrix_{split}.png",
+            cm,
+            self.label_names,
+            out_dir / f"confusion_matrix_{split}.png",
             title=f"{split}: macro recall {metrics['macro_recall']:.3f}",
         )
         return metrics
@@ -276,7 +276,6 @@ class SentimentTask(Task):
         for text, label, probs in zip(
             inputs, outputs["label"].numpy(), outputs["probabilities"].numpy(), strict=True
         ):
-            scores = " ".join(f"{n}={p:.3f}" for n, p in zip(self.label_names, probs,
-                                                               strict=True))
+            scores = " ".join(f"{n}={p:.3f}" for n, p in zip(self.label_names, probs, strict=True))
             lines.append(f"{label.decode()}\t{scores}\t{text}")
         return lines

@@ -75,8 +75,9 @@ def _csv(tmp_path, name, text):
 
 
 def test_csv_with_header_and_quotes(tmp_path):
-    rows = "".join(f'"tweet {i}, with comma",{["positive", "negative"][i % 2]}\n'
-                   for i in range(20))
+    rows = "".join(
+        f'"tweet {i}, with comma",{["positive", "negative"][i % 2]}\n' for i in range(20)
+    )
     data = load_delimited(_csv(tmp_path, "d.csv", "text,label\n" + rows))
     assert data.label_names == ["negative", "positive"]
     assert len(data.train) + len(data.val) + len(data.test) == 20
@@ -85,12 +86,14 @@ def test_csv_with_header_and_quotes(tmp_path):
 
 
 def test_tsv_by_position_without_header(tmp_path):
-    rows = "".join(f"{i}\t{['neutral', 'positive', 'negative'][i % 3]}\ttext {i}\n"
-                   for i in range(30))
+    rows = "".join(
+        f"{i}\t{['neutral', 'positive', 'negative'][i % 3]}\ttext {i}\n" for i in range(30)
+    )
     data = load_delimited(_csv(tmp_path, "d.tsv", rows), text_column="2", label_column="1")
     assert data.label_names == ["negative", "neutral", "positive"]
     assert sorted(data.train.texts + data.val.texts + data.test.texts) == sorted(
-        f"text {i}" for i in range(30))
+        f"text {i}" for i in range(30)
+    )
 
 
 def test_csv_errors(tmp_path):

@@ -17,11 +17,28 @@ def tokens(text: str) -> list[str]:
 
 def test_standardize_examples():
     assert tokens(TWEETS[0]) == [
-        "<user>", "soo", "good", "!", "!", "<url>", "<hashtag>", "winningday", "<smile>",
+        "<user>",
+        "soo",
+        "good",
+        "!",
+        "!",
+        "<url>",
+        "<hashtag>",
+        "winningday",
+        "<smile>",
         "<heart>",
     ]
     assert tokens(TWEETS[1]) == [
-        "can't", "wait", "😀", "😀", "for", "the", "<number>", "rd", "game", "<sad>",
+        "can't",
+        "wait",
+        "😀",
+        "😀",
+        "for",
+        "the",
+        "<number>",
+        "rd",
+        "game",
+        "<sad>",
     ]
     assert tokens(TWEETS[2]) == ["&", "<url>", "noo"]
     assert tokens(TWEETS[3]) == []
@@ -29,8 +46,9 @@ def test_standardize_examples():
 
 def test_standardize_eager_equals_dataset_map():
     eager = standardize_tweet(tf.constant(TWEETS)).numpy()
-    mapped = np.array(list(tf.data.Dataset.from_tensor_slices(TWEETS).map(standardize_tweet)
-                           .as_numpy_iterator()))
+    mapped = np.array(
+        list(tf.data.Dataset.from_tensor_slices(TWEETS).map(standardize_tweet).as_numpy_iterator())
+    )
     np.testing.assert_array_equal(eager, mapped)
 
 
@@ -47,8 +65,10 @@ def test_encode_eager_equals_dataset_map():
     vec = make_vectorizer(None)
     vec.adapt(tf.constant(TWEETS))
     eager = encode_texts(vec, tf.constant(TWEETS), 8).to_tensor().numpy()
-    ds = tf.data.Dataset.from_tensor_slices(TWEETS).batch(4).map(
-        lambda t: encode_texts(vec, t, 8).to_tensor()
+    ds = (
+        tf.data.Dataset.from_tensor_slices(TWEETS)
+        .batch(4)
+        .map(lambda t: encode_texts(vec, t, 8).to_tensor())
     )
     np.testing.assert_array_equal(eager, next(iter(ds)).numpy())
 

@@ -9,10 +9,19 @@ from seqapps.layers.recurrent import recurrent_layer, recurrent_stack
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_stack_shapes_and_names(cell, bidirectional):
     inp = keras.Input((None, 5))
-    seq = recurrent_stack(inp, cell=cell, units=4, layers=2, bidirectional=bidirectional,
-                          dropout=0.1, return_sequences=True, name="enc")
-    last = recurrent_stack(inp, cell=cell, units=4, layers=1, bidirectional=bidirectional,
-                           name="pool")
+    seq = recurrent_stack(
+        inp,
+        cell=cell,
+        units=4,
+        layers=2,
+        bidirectional=bidirectional,
+        dropout=0.1,
+        return_sequences=True,
+        name="enc",
+    )
+    last = recurrent_stack(
+        inp, cell=cell, units=4, layers=1, bidirectional=bidirectional, name="pool"
+    )
     model = keras.Model(inp, [seq, last])
     out_seq, out_last = model(np.zeros((3, 7, 5), "float32"))
     width = 8 if bidirectional else 4
