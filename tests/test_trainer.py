@@ -114,3 +114,10 @@ def test_same_seed_same_model(tmp_path):
     b = train(make_task("epochs=1", "seed=3"), tmp_path / "b")
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_precision_trains_and_restores_policy(tmp_path):
+    model = train(make_task("epochs=1", "mixed_precision=bfloat16"), tmp_path)
+    assert model.get_layer("rnn_1").dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("classifier").dtype_policy.name == "float32"  # stable softmax
+    assert keras.config.dtype_policy().name == "float32"  # global state put back

@@ -34,6 +34,7 @@ from seqapps.data.classification import (
 from seqapps.data.io import sample_dir
 from seqapps.data.text import encode_texts, make_vectorizer
 from seqapps.errors import DataError
+from seqapps.layers.pooling import POOLINGS
 from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import MacroRecall, classification_report, confusion_matrix, majority_baseline
 from seqapps.plots import plot_confusion_matrix
@@ -50,6 +51,9 @@ class SentimentConfig(RecurrentConfig, TrainConfig):
     # Tokens kept per tweet; longer tweets are cut at the end.
     max_length: int = 64
     embedding_dim: int = 128
+    # How the RNN outputs become one vector: the final state ("last"), or a masked pooling
+    # over every step ("max", "mean", "attention").
+    pooling: Literal["last", "max", "mean", "attention"] = "last"
     # "balanced" weights classes by inverse frequency: TweetEval scores macro recall, and its
     # training split has half as many negative tweets as its test split.
     class_weight: Literal["none", "balanced"] = "balanced"
@@ -189,8 +193,11 @@ class SentimentTask(Task):
             layers=cfg.layers,
             bidirectional=cfg.bidirectional,
             dropout=cfg.dropout,
+            return_sequences=cfg.pooling != "last",
             name="rnn",
-        )  # (batch, units or 2 * units)
+        )  # (batch, d) for "last", else (batch, time, d); d = units or 2 * units
+        if cfg.pooling != "last":
+            x = POOLINGS[cfg.pooling](name="pooling")(x)  # (batch, d)
         # float32 output keeps softmax and loss stable under mixed precision.
         probs = keras.layers.Dense(
             len(self.label_names), activation="softmax", dtype="float32", name="classifier"

@@ -39,9 +39,10 @@ def test_training_dataset_repeats_and_shuffles(task_and_data):
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
-def test_model_outputs_probabilities(task_and_data, cell):
+@pytest.mark.parametrize("pooling", ["last", "max", "attention"])
+def test_model_outputs_probabilities(task_and_data, cell, pooling):
     task, data = task_and_data
-    task.cfg.cell = cell
+    task.cfg.cell, task.cfg.pooling = cell, pooling
     model = task.build_model()
     ids, _ = next(iter(task.make_dataset(data, "val", batch_size=8, training=False)))
     probs = model(ids).numpy()
