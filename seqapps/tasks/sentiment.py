@@ -33,7 +33,7 @@ from seqapps.data.classification import (
 )
 from seqapps.data.io import sample_dir
 from seqapps.data.text import encode_texts, make_vectorizer
-from seqapps.errors import DataError
+from seqapps.errors import ConfigError, DataError
 from seqapps.layers.pooling import POOLINGS
 from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import MacroRecall, classification_report, confusion_matrix, majority_baseline
@@ -54,6 +54,9 @@ class SentimentConfig(RecurrentConfig, TrainConfig):
     # How the RNN outputs become one vector: the final state ("last"), or a masked pooling
     # over every step ("max", "mean", "attention").
     pooling: Literal["last", "max", "mean", "attention"] = "last"
+    # Share of training tokens replaced by [UNK] each epoch: teaches the model to cope with
+    # words it has not seen, which matter on a test set collected later than the training set.
+    word_dropout: float = 0.0
     # "balanced" weights classes by inverse frequency: TweetEval scores macro recall, and its
     # training split has half as many negative tweets as its test split.
     class_weight: Literal["none", "balanced"] = "balanced"
@@ -69,6 +72,10 @@ class SentimentConfig(RecurrentConfig, TrainConfig):
     def __post_init__(self) -> None:
         TrainConfig.__post_init__(self)
         RecurrentConfig.__post_init__(self)
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError("word_dropout must be in [0, 1)")
+        if self.max_tokens < 3 or self.max_length < 1 or self.embedding_dim < 1:
+            raise ConfigError("max_tokens must be >= 3, max_length and embedding_dim >= 1")
 
 
 class SentimentTask(Task):
@@ -163,6 +170,8 @@ class SentimentTask(Task):
         if training:
             ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
             ds = ds.repeat()
+            if self.cfg.word_dropout > 0:
+                ds = ds.map(self._drop_words, num_parallel_calls=tf.data.AUTOTUNE)
         ds = bucketed_batches(
             ds,
             batch_size=batch_size,
@@ -170,6 +179,11 @@ class SentimentTask(Task):
             length_fn=lambda ids, label: tf.shape(ids)[0],
         )
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _drop_words(self, ids: tf.Tensor, label: tf.Tensor):
+        """Replace a random ``word_dropout`` share of the ids ``(time,)`` by [UNK] (id 1)."""
+        drop = tf.random.uniform(tf.shape(ids)) < self.cfg.word_dropout
+        return tf.where(drop, tf.ones_like(ids), ids), label
 
     def _encode_batch(self, texts: tf.Tensor, labels: tf.Tensor):
         """``(batch,)`` strings -> padded ids ``(batch, time)``, lengths, labels."""

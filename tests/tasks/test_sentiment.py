@@ -71,3 +71,17 @@ def test_assets_round_trip(task_and_data, tmp_path):
 def test_max_train_samples():
     task = SentimentTask(config_lib.resolve(SentimentConfig, None, ["max_train_samples=100"]))
     assert len(task.load_data().train) == 100
+
+
+def test_word_dropout_only_in_training(task_and_data):
+    task, data = task_and_data
+    task.cfg.word_dropout = 0.5
+    try:
+        train_ids = next(iter(task.make_dataset(data, "train", batch_size=64, training=True)))[0]
+        val_ids = next(iter(task.make_dataset(data, "val", batch_size=64, training=False)))[0]
+    finally:
+        task.cfg.word_dropout = 0.0
+    real = train_ids.numpy() > 0
+    share_unk = ((train_ids.numpy() == 1) & real).sum() / real.sum()
+    assert 0.35 < share_unk < 0.75  # about half, plus the genuinely unknown words
+    assert ((val_ids.numpy() == 1).sum() / (val_ids.numpy() > 0).sum()) < 0.3
