@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 USAGE_EXAMPLES = """\
 examples:
+  seqapps config sentiment > sent.yaml    # every key, its default and meaning
   seqapps train sentiment cell=gru epochs=5 --run-dir runs/sent
   seqapps evaluate runs/sent
   seqapps export runs/sent --out saved_models/sentiment
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("predict", help="run an exported model on inputs (args or stdin lines)")
     q.add_argument("export_dir", help="a version directory, or a model root (newest version)")
     q.add_argument("inputs", nargs="*", help="inputs; read from stdin when none are given")
+    q = sub.add_parser("config", help="print a task's config keys and defaults as YAML")
+    q.add_argument("task")
     q = sub.add_parser("run", help="train, evaluate on test and export, in one go")
     add_train_args(q)
     q.add_argument("--out", help="model root (default saved_models/TASK)")
@@ -115,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SeqappsError("predict: no inputs given (as arguments or on stdin)")
             for line in predict(args.export_dir, inputs):
                 print(line)
+        elif args.command == "config":
+            from seqapps import config as config_lib
+            from seqapps.tasks import get_task_class
+
+            print(config_lib.describe(get_task_class(args.task).config_class), end="")
         elif args.command == "run":
             run_dir = _train(args)
             _evaluate(run_dir, "test")

@@ -226,3 +226,42 @@ def save(cfg: Any, path: str | Path, task: str) -> None:
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Return the config as a plain dict."""
     return dataclasses.asdict(cfg)
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """Comments written above each field in the source of ``cls`` and its bases."""
+    import inspect
+
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        pending: list[str] = []
+        for line in inspect.getsource(klass).splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                pending.append(stripped.lstrip("# "))
+                continue
+            name = stripped.split(":", 1)[0]
+            if pending and name in {f.name for f in dataclasses.fields(klass)}:
+                comments[name] = " ".join(pending)
+            pending = []
+    return comments
+
+
+def describe(cls: type) -> str:
+    """Return the defaults of config class ``cls`` as commented YAML (``seqapps config``)."""
+    hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
+    lines = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if typing.get_origin(hint) is Literal:
+            type_name = "one of: " + ", ".join(map(str, typing.get_args(hint)))
+        else:
+            type_name = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+        if f.name in comments:
+            lines.append(f"# {comments[f.name]}")
+        value = yaml.safe_dump({f.name: f.default}, default_flow_style=True).strip()[1:-1]
+        lines.append(f"{value}  # {type_name}")
+    return "\n".join(lines) + "\n"

@@ -71,3 +71,15 @@ def test_save_and_resolve_round_trip(tmp_path):
     config_lib.save(cfg, tmp_path / "config.yaml", "sentiment")
     again = config_lib.resolve(SentimentConfig, tmp_path / "config.yaml")
     assert dataclasses.asdict(again) == dataclasses.asdict(cfg)
+
+
+def test_describe_lists_every_key_with_comment_and_round_trips(tmp_path):
+    text = config_lib.describe(SentimentConfig)
+    assert (
+        "# Vocabulary size, counting padding (id 0) and [UNK] (id 1).\nmax_tokens: 20000  # int"
+        in text
+    )
+    assert "cell: lstm  # one of: simple_rnn, lstm, gru" in text
+    (tmp_path / "c.yaml").write_text(text)
+    cfg = config_lib.resolve(SentimentConfig, tmp_path / "c.yaml")
+    assert dataclasses.asdict(cfg) == dataclasses.asdict(SentimentConfig())

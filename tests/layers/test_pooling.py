@@ -4,8 +4,9 @@ import pytest
 
 from seqapps.layers.pooling import AttentionPooling1D, MaskedGlobalMaxPooling1D
 
-X = np.array([[[1.0, -4.0], [5.0, -2.0], [9.0, 7.0]],
-              [[2.0, 3.0], [0.0, 1.0], [-1.0, 8.0]]], "float32")
+X = np.array(
+    [[[1.0, -4.0], [5.0, -2.0], [9.0, 7.0]], [[2.0, 3.0], [0.0, 1.0], [-1.0, 8.0]]], "float32"
+)
 MASK = np.array([[True, True, False], [True, True, True]])
 
 
