@@ -12,9 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 USAGE_EXAMPLES = """\
 examples:
   seqapps config sentiment > sent.yaml    # every key, its default and meaning
@@ -99,6 +96,7 @@ def _export(run_dir: Path, out: str | None, task: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``seqapps`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    _import_tensorflow_quietly()
     from seqapps.errors import SeqappsError
 
     try:
@@ -134,6 +132,29 @@ def main(argv: list[str] | None = None) -> int:
         print("seqapps: interrupted; rerun the same train command to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras without their start-up chatter on the terminal.
+
+    TensorFlow's CUDA probe writes lines to stderr before its logging is set up, where
+    ``TF_CPP_MIN_LOG_LEVEL`` cannot reach them, so stderr is pointed at /dev/null for the
+    import alone (an import error still raises, and prints, after it is restored). Set
+    ``TF_CPP_MIN_LOG_LEVEL`` yourself to see TensorFlow's logs.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # later C++ logs, e.g. the failed cuInit
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 if __name__ == "__main__":

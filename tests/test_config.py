@@ -76,7 +76,7 @@ def test_save_and_resolve_round_trip(tmp_path):
 def test_describe_lists_every_key_with_comment_and_round_trips(tmp_path):
     text = config_lib.describe(SentimentConfig)
     assert (
-        "# Vocabulary size, counting padding (id 0) and [UNK] (id 1).\nmax_tokens: 20000  # int"
+        "# Vocabulary size, counting padding (id 0) and [UNK] (id 1).\nmax_tokens: 10000  # int"
         in text
     )
     assert "cell: lstm  # one of: simple_rnn, lstm, gru" in text
