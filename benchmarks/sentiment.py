@@ -79,11 +79,49 @@ def child(args: argparse.Namespace) -> None:
     Path(args.child_out).write_text(json.dumps(result, indent=2))
 
 
+def markdown_table(out: dict) -> str:
+    """The per-cell table quoted in docs/BENCHMARKS.md, from the benchmark's JSON."""
+    cells = [c for c in CELLS if f"{c}_macro_recall" in out]
+    rows = [
+        ("val macro recall (selects the epoch and the cell)", "val_macro_recall", 100, ".1f"),
+        ("**test macro recall** (TweetEval metric)", "macro_recall", 100, ".1f"),
+        ("test macro F1", "macro_f1", 100, ".1f"),
+        ("test accuracy", "accuracy", 100, ".1f"),
+        ("test recall negative / neutral / positive", None, 100, ".1f"),
+        ("epochs run (best epoch + patience)", "epochs_run", 1, "d"),
+        ("training samples/s", "train_samples_per_second", 1, ",.0f"),
+        ("training wall time, data loading included (s)", "wall_seconds", 1, ",.0f"),
+        ("peak RSS (MiB)", "peak_rss_mb", 1, ",.0f"),
+        ("SavedModel latency, 1 tweet, p50 / p95 (ms)", None, 1, ".1f"),
+        (
+            "SavedModel throughput, batches of 256 (tweets/s)",
+            "export_batch256_tweets_per_second",
+            1,
+            ",.0f",
+        ),
+    ]
+    lines = ["| | " + " | ".join(cells) + " |", "|---|" + "---:|" * len(cells)]
+    for label, key, scale, fmt in rows:
+        values = []
+        for c in cells:
+            if label.startswith("test recall"):
+                parts = [out[f"{c}_recall_{n}"] for n in ("negative", "neutral", "positive")]
+                values.append(" / ".join(format(v * scale, fmt) for v in parts))
+            elif label.startswith("SavedModel latency"):
+                parts = [out[f"{c}_export_latency_one_p{q}_ms"] for q in (50, 95)]
+                values.append(" / ".join(format(v, fmt) for v in parts))
+            else:
+                v = out[f"{c}_{key}"] * scale
+                values.append(format(int(v) if fmt == "d" else v, fmt))
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", required=True, help="TweetEval sentiment directory")
+    parser.add_argument("--data", help="TweetEval sentiment directory (required)")
     parser.add_argument("--out", help="output JSON file (required)")
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--work", default="bench_out/sentiment", help="run directories")
@@ -93,25 +131,31 @@ def main() -> None:
         metavar="key=value",
         help="extra config overrides (e.g. epochs=1 for a smoke run)",
     )
+    parser.add_argument("--table", metavar="JSON", help="print the markdown table of a result")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_out:
         child(args)
         return
-    if not args.out:
-        parser.error("--out is required")
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())))
+        return
+    if not args.out or not args.data:
+        parser.error("--data and --out are required")
 
     started = time.perf_counter()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     results = {}
     for cell in args.cells.split(","):
+        cell_started = time.perf_counter()
         results[cell] = run_child(
             "benchmarks.sentiment",
             ["--data", args.data, "--work", str(work), "--cell", cell, *args.overrides],
             work / f"{cell}.log",
         )
+        results[cell]["child_wall_seconds"] = time.perf_counter() - cell_started
         print(
             cell,
             {k: round(results[cell][k], 4) for k in ["val_macro_recall", *METRICS]},
@@ -128,6 +172,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
+    print(markdown_table(out))
 
 
 if __name__ == "__main__":
