@@ -18,7 +18,8 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-base
 
 ## make demo: train, evaluate and export every built pipeline on its packaged sample.
 demo: $(VENV)/.stamp-base
-	$(PY) -m pipelines.sentiment --run-dir runs/demo/sentiment --out saved_models/sentiment
+	@echo "== sentiment: the sample has 600 training tweets, so expect a weak model (docs/BENCHMARKS.md has real ones)"
+	$(PY) -m pipelines.sentiment --run-dir runs/demo/sentiment-$$(date +%Y%m%d-%H%M%S) --out saved_models/sentiment
 	$(VENV)/bin/seqapps predict saved_models/sentiment "what a great day :)" "worst service ever, never again"
 
 ## make test: the default (fast) suite; `make test ARGS="-m large"` runs the real-data tests.

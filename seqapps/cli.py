@@ -140,11 +140,11 @@ def _import_tensorflow_quietly() -> None:
     TensorFlow's CUDA probe writes lines to stderr before its logging is set up, where
     ``TF_CPP_MIN_LOG_LEVEL`` cannot reach them, so stderr is pointed at /dev/null for the
     import alone (an import error still raises, and prints, after it is restored). Set
-    ``TF_CPP_MIN_LOG_LEVEL`` yourself to see TensorFlow's logs.
+    ``TF_CPP_MIN_LOG_LEVEL`` to 0, 1 or 2 to see TensorFlow's logs.
     """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    # Level 3 also silences later C++ logs, e.g. the failed cuInit on machines without GPUs.
+    if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") != "3":
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # later C++ logs, e.g. the failed cuInit
     sys.stderr.flush()
     saved = os.dup(2)
     try:
