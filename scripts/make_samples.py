@@ -34,7 +34,19 @@ def sentiment(seed: int = 0) -> None:
     shutil.copy(src / "mapping.txt", out / "mapping.txt")
 
 
+def forecasting(tickers: tuple[str, ...] = ("AAPL", "JPM", "XOM"), since: str = "2015-02-09"):
+    """S&P 500 daily prices: three tickers from ``since`` on, in the long layout."""
+    import gzip
+
+    rows = gzip.decompress((SHARED / "stocks" / "all_stocks_5yr.csv.gz").read_bytes())
+    rows = rows.decode("utf-8").splitlines()
+    keep = [r for r in rows[1:] if r.rsplit(",", 1)[1] in tickers and r[:10] >= since]
+    out = SAMPLES / "forecasting"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "prices.csv").write_text("\n".join([rows[0], *keep]) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("task", choices=["sentiment"])
-    {"sentiment": sentiment}[parser.parse_args().task]()
+    parser.add_argument("task", choices=["sentiment", "forecasting"])
+    {"sentiment": sentiment, "forecasting": forecasting}[parser.parse_args().task]()

@@ -64,3 +64,55 @@ def plot_history(history_csv: str | Path, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_horizon_errors(
+    metrics: dict[str, float], methods: tuple[str, ...], horizon: int, path: str | Path
+) -> None:
+    """MASE by forecast horizon, one line per method (model first, then the baselines)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    steps = list(range(1, horizon + 1))
+    for method in methods:
+        prefix = "" if method == "model" else f"{method}_"
+        ax.plot(
+            steps,
+            [metrics[f"{prefix}mase_h{h}"] for h in steps],
+            "o-",
+            label=method.replace("_", " "),
+            linewidth=2.5 if method == "model" else 1.2,
+        )
+    ax.set_xlabel("horizon (trading days ahead)")
+    ax.set_ylabel("MASE (lower is better)")
+    ax.set_xticks(steps)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("Error by horizon, test windows")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_forecasts(forecasts: dict, names: list[str], data, count: int, path: str | Path) -> None:
+    """Actual closes against the model's 1-day-ahead forecasts for the first ``count`` tickers."""
+    tickers = list(dict.fromkeys(forecasts["ticker"].tolist()))[:count]
+    if not tickers:
+        return
+    fig, axes = plt.subplots(len(tickers), 1, figsize=(9, 2.6 * len(tickers)), squeeze=False)
+    for ax, t in zip(axes[:, 0], tickers, strict=True):
+        sel = forecasts["ticker"] == t
+        local = forecasts["origin"][sel] - data.offsets[t] + 1  # first forecast day
+        dates = data.series[t].dates[local]
+        ax.plot(dates, forecasts["actual"][sel, 0], color="black", linewidth=1.2, label="actual")
+        ax.plot(
+            dates,
+            forecasts["model"][sel, 0],
+            color="tab:blue",
+            linewidth=1,
+            label="model, 1 day ahead",
+        )
+        ax.set_title(names[t])
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,484 @@
+"""Stock forecasting: the last W trading days of a ticker -> its next H closes.
+
+The model reads a window of raw prices and predicts H log-returns of the close relative to
+the window's last close, scaled by the training period's daily return volatility; forecasts
+are turned back into prices (``last_close * exp(return)``). Working in returns relative to
+the last close makes windows comparable across tickers and price levels, so one model trains
+across many tickers, and a model that has learnt nothing forecasts "no change": persistence.
+
+Splits are chronological by the *forecast dates*: a window belongs to train if all H target
+days fall before ``val_start``, to val if they fall in [val_start, test_start), to test if
+they fall on or after ``test_start``; windows straddling a cut are dropped. The inputs of a
+val or test window may reach back before the cut: that is past data, known when forecasting.
+Scaling statistics come from training-period days only.
+
+Example:
+    >>> from seqapps.tasks.forecasting import ForecastingConfig, ForecastingTask
+    >>> task = ForecastingTask(ForecastingConfig(window=30, horizon=5))
+    >>> data = task.load_data()   # the packaged sample: 3 tickers, 3 years
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from seqapps.config import RecurrentConfig, TrainConfig
+from seqapps.data.io import sample_dir
+from seqapps.data.prices import Columns, Series, load_prices
+from seqapps.errors import ConfigError, DataError
+from seqapps.layers.recurrent import recurrent_stack
+from seqapps.plots import plot_forecasts, plot_horizon_errors
+from seqapps.progress import progress_bar
+from seqapps.task import Task
+
+INPUT_FIELDS = {"close": [3], "ohlc": [0, 1, 2, 3], "ohlcv": [0, 1, 2, 3, 4]}
+METHODS = ("model", "persistence", "drift", "moving_average")
+
+
+@dataclasses.dataclass
+class ForecastingConfig(RecurrentConfig, TrainConfig):
+    """Forecasting settings: the shared training and recurrent fields plus these."""
+
+    units: int = 64
+    bidirectional: bool = False
+    dropout: float = 0.1
+    epochs: int = 10
+    batch_size: int = 256
+    # Trading days of history the model reads, and trading days it forecasts.
+    window: int = 60
+    horizon: int = 5
+    # Price columns the model reads (and the SavedModel takes): close only, OHLC, or OHLCV.
+    inputs: Literal["close", "ohlc", "ohlcv"] = "close"
+    # File layout: long (date, OHLCV, ticker per row), wide (a close column per ticker), auto.
+    layout: Literal["auto", "long", "wide"] = "auto"
+    date_column: str = "date"
+    ticker_column: str = "Name"
+    open_column: str = "open"
+    high_column: str = "high"
+    low_column: str = "low"
+    close_column: str = "close"
+    volume_column: str = "volume"
+    # Missing values: an error, carried forward from the previous day, or the day dropped.
+    fill: Literal["error", "ffill", "drop"] = "error"
+    # First day of validation / test (YYYY-MM-DD); "" = cut the calendar span by fraction.
+    val_start: str = ""
+    test_start: str = ""
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    # Moving-average baseline: mean of the last ma_days closes.
+    ma_days: int = 20
+    # Tickers drawn in the forecast-vs-actual plot.
+    plot_tickers: int = 3
+
+    def __post_init__(self) -> None:
+        TrainConfig.__post_init__(self)
+        RecurrentConfig.__post_init__(self)
+        if self.window < 2 or self.horizon < 1 or self.ma_days < 1:
+            raise ConfigError("window must be >= 2, horizon and ma_days >= 1")
+        for key in ("val_start", "test_start"):
+            value = getattr(self, key)
+            if value:
+                try:
+                    np.datetime64(value, "D")
+                except ValueError:
+                    raise ConfigError(f"{key}={value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@dataclasses.dataclass
+class PriceData:
+    """All tickers' prices concatenated, plus the window origins of each split.
+
+    ``values`` is ``(total_days, 5)``; an origin is the global row index of a window's last
+    input day; ``origins[split]`` and ``tickers[split]`` list them with their ticker index.
+    """
+
+    series: list[Series]
+    values: np.ndarray
+    offsets: np.ndarray
+    origins: dict[str, np.ndarray]
+    tickers: dict[str, np.ndarray]
+    val_start: np.datetime64
+    test_start: np.datetime64
+
+
+class ForecastingTask(Task):
+    """Direct multi-horizon forecasting of daily closes with a recurrent network."""
+
+    name = "forecasting"
+    config_class = ForecastingConfig
+    monitor = "val_loss"
+    monitor_mode = "min"
+
+    def __init__(self, cfg: ForecastingConfig) -> None:
+        super().__init__(cfg)
+        self.stats: dict = {}
+
+    # --- data ------------------------------------------------------------------------
+    def _columns(self) -> Columns:
+        c = self.cfg
+        return Columns(
+            c.date_column,
+            c.ticker_column,
+            c.open_column,
+            c.high_column,
+            c.low_column,
+            c.close_column,
+            c.volume_column,
+        )
+
+    def load_data(self) -> PriceData:
+        """Load, validate and cut ``cfg.data`` into chronological window origins."""
+        cfg = self.cfg
+        source = sample_dir("forecasting") / "prices.csv" if cfg.data == "sample" else cfg.data
+        series = load_prices(source, cfg.layout, self._columns(), cfg.fill)
+        if cfg.inputs != "close":
+            for s in series:
+                needed = INPUT_FIELDS[cfg.inputs]
+                if np.isnan(s.values[:, needed]).all(axis=0).any():
+                    raise DataError(
+                        source,
+                        f"{s.ticker}: inputs={cfg.inputs} needs columns the file does not have",
+                        hint="use inputs=close",
+                    )
+        need = cfg.window + cfg.horizon
+        short = [s.ticker for s in series if len(s) < need]
+        if len(short) == len(series):
+            raise DataError(
+                source,
+                f"no ticker has the {need} rows one window needs "
+                f"(window={cfg.window} + horizon={cfg.horizon})",
+            )
+        series = [s for s in series if len(s) >= need]  # too short for one window: skipped
+        first = min(s.dates[0] for s in series)
+        last = max(s.dates[-1] for s in series)
+        span = (last - first).astype(np.int64)
+        test_start = (
+            np.datetime64(cfg.test_start, "D")
+            if cfg.test_start
+            else last - int(span * cfg.test_fraction)
+        )
+        val_start = (
+            np.datetime64(cfg.val_start, "D")
+            if cfg.val_start
+            else test_start - int(span * cfg.val_fraction)
+        )
+        if not first < val_start < test_start <= last:
+            raise ConfigError(
+                f"need {first} < val_start {val_start} < test_start {test_start} <= {last}"
+            )
+        values = np.concatenate([s.values for s in series]).astype(np.float32)
+        offsets = np.cumsum([0] + [len(s) for s in series])[:-1]
+        origins = {k: [] for k in ("train", "val", "test")}
+        tickers = {k: [] for k in ("train", "val", "test")}
+        for i, (s, off) in enumerate(zip(series, offsets, strict=True)):
+            o = np.arange(cfg.window - 1, len(s) - cfg.horizon)
+            first_target, last_target = s.dates[o + 1], s.dates[o + cfg.horizon]
+            masks = {
+                "train": last_target < val_start,
+                "val": (first_target >= val_start) & (last_target < test_start),
+                "test": first_target >= test_start,
+            }
+            for k, m in masks.items():
+                origins[k].append(off + o[m])
+                tickers[k].append(np.full(m.sum(), i))
+        origins = {k: np.concatenate(v).astype(np.int64) for k, v in origins.items()}
+        tickers = {k: np.concatenate(v).astype(np.int64) for k, v in tickers.items()}
+        for k, v in origins.items():
+            if not len(v):
+                raise DataError(
+                    source,
+                    f"the {k} period has no complete window; "
+                    "move val_start/test_start or shorten window/horizon",
+                )
+        if cfg.max_train_samples and cfg.max_train_samples < len(origins["train"]):
+            keep = np.sort(
+                np.random.default_rng(cfg.seed).permutation(len(origins["train"]))[
+                    : cfg.max_train_samples
+                ]
+            )
+            origins["train"], tickers["train"] = origins["train"][keep], tickers["train"][keep]
+        return PriceData(series, values, offsets, origins, tickers, val_start, test_start)
+
+    def num_examples(self, data: PriceData, split: str) -> int:
+        """Number of windows in ``split``."""
+        return len(data.origins[split])
+
+    def adapt(self, data: PriceData) -> None:
+        """Scaling statistics and MASE scales from training-period days only."""
+        log_returns, log_volumes, naive = [], [], {}
+        for s in data.series:
+            train = s.dates < data.val_start
+            close = s.values[train, 3]
+            if len(close) >= 2:
+                log_returns.append(np.diff(np.log(close)))
+                naive[s.ticker] = float(np.mean(np.abs(np.diff(close))))
+            vol = s.values[train, 4]
+            log_volumes.append(np.log1p(vol[~np.isnan(vol)]))
+        returns = np.concatenate(log_returns)
+        volumes = np.concatenate(log_volumes) if log_volumes else np.zeros(0)
+        self.stats = {
+            "return_std": float(np.std(returns)),
+            "volume_mean": float(volumes.mean()) if len(volumes) else 0.0,
+            "volume_std": float(volumes.std()) if len(volumes) else 1.0,
+            "naive_mae": naive,  # per ticker: the in-sample one-step naive error (MASE scale)
+        }
+
+    def save_assets(self, directory: Path) -> None:
+        """Write ``stats.json``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "stats.json").write_text(json.dumps(self.stats, indent=1), encoding="utf-8")
+
+    def load_assets(self, directory: Path) -> None:
+        """Read ``stats.json``."""
+        self.stats = json.loads((directory / "stats.json").read_text(encoding="utf-8"))
+
+    def features(self, prices: tf.Tensor) -> tf.Tensor:
+        """Raw price windows ``(batch, time, inputs)`` -> model features ``(batch, time, f)``.
+
+        Per day: log close relative to the window's last close, the day's log return, and for
+        OHLC(V) inputs the open/high/low relative to that day's close and standardised log
+        volume; all scaled with training-period statistics. TF ops, so the SavedModel runs
+        the very same code on raw prices.
+        """
+        std = self.stats["return_std"]
+        close_at = 0 if self.cfg.inputs == "close" else 3
+        log_close = tf.math.log(prices[:, :, close_at])  # (batch, time)
+        time = tf.cast(tf.shape(prices)[1], tf.float32)
+        level = (log_close - log_close[:, -1:]) / (std * tf.sqrt(time))
+        ret = (
+            tf.concat(
+                [tf.zeros_like(log_close[:, :1]), log_close[:, 1:] - log_close[:, :-1]], axis=1
+            )
+            / std
+        )
+        parts = [level, ret]
+        if self.cfg.inputs != "close":
+            for j in range(3):  # open, high, low relative to the close
+                parts.append((tf.math.log(prices[:, :, j]) - log_close) / std)
+        if self.cfg.inputs == "ohlcv":
+            parts.append(
+                (tf.math.log1p(prices[:, :, 4]) - self.stats["volume_mean"])
+                / self.stats["volume_std"]
+            )
+        return tf.stack(parts, axis=-1)
+
+    def _horizon_scale(self) -> tf.Tensor:
+        """Std of the h-day log return under a random walk: ``std * sqrt(h)``, ``(horizon,)``."""
+        h = tf.range(1, self.cfg.horizon + 1, dtype=tf.float32)
+        return self.stats["return_std"] * tf.sqrt(h)
+
+    def to_prices(self, last_close: tf.Tensor, scaled: tf.Tensor) -> tf.Tensor:
+        """Model outputs ``(batch, horizon)`` -> price forecasts ``(batch, horizon)``."""
+        return last_close[:, None] * tf.exp(scaled * self._horizon_scale())
+
+    def make_dataset(
+        self, data: PriceData, split: str, *, batch_size: int, training: bool
+    ) -> tf.data.Dataset:
+        """Batches of ``(features (batch, window, f), scaled targets (batch, horizon))``.
+
+        Only origin indices go through the pipeline; windows are gathered from the price
+        table inside the map, so no window is ever materialised in Python.
+        """
+        ds = self._windows(data, split, batch_size, training)
+        return ds.map(
+            lambda w, f, t: (self.features(w), self._scale_targets(w, f)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).prefetch(tf.data.AUTOTUNE)
+
+    def _windows(
+        self, data: PriceData, split: str, batch_size: int, training: bool
+    ) -> tf.data.Dataset:
+        """Batches of ``(price windows (b, W, inputs), future closes (b, H), ticker ids (b,))``."""
+        cfg = self.cfg
+        table = tf.constant(data.values)  # (total_days, 5)
+        cols = INPUT_FIELDS[cfg.inputs]
+        past = tf.range(-cfg.window + 1, 1, dtype=tf.int64)
+        ahead = tf.range(1, cfg.horizon + 1, dtype=tf.int64)
+
+        def gather(origin, ticker):
+            window = tf.gather(tf.gather(table, origin[:, None] + past), cols, axis=2)
+            future = tf.gather(table[:, 3], origin[:, None] + ahead)
+            return window, future, ticker
+
+        ds = tf.data.Dataset.from_tensor_slices((data.origins[split], data.tickers[split]))
+        if training:
+            ds = ds.shuffle(len(data.origins[split]), seed=cfg.seed).repeat()
+        return ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def _scale_targets(self, window: tf.Tensor, future: tf.Tensor) -> tf.Tensor:
+        close_at = 0 if self.cfg.inputs == "close" else 3
+        last = window[:, -1, close_at]
+        return tf.math.log(future / last[:, None]) / self._horizon_scale()
+
+    # --- model -----------------------------------------------------------------------
+    def build_model(self) -> keras.Model:
+        """Recurrent stack over the window -> Dense(horizon) of scaled log-returns."""
+        cfg = self.cfg
+        n_features = 2 + (3 if cfg.inputs != "close" else 0) + (cfg.inputs == "ohlcv")
+        x = inputs = keras.Input(shape=(None, n_features), name="features")
+        x = recurrent_stack(
+            x,
+            cell=cfg.cell,
+            units=cfg.units,
+            layers=cfg.layers,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout,
+            name="rnn",
+        )
+        out = keras.layers.Dense(cfg.horizon, dtype="float32", name="forecast")(x)
+        return keras.Model(inputs, out, name=f"forecasting_{cfg.cell}")
+
+    def compile_args(self) -> dict:
+        """Mean squared error on scaled log-returns, and mean absolute error beside it."""
+        return {"loss": "mse", "metrics": [keras.metrics.MeanAbsoluteError(name="mae")]}
+
+    # --- evaluation and serving ------------------------------------------------------
+    def forecast_split(self, model: keras.Model, data: PriceData, split: str) -> dict:
+        """Forecasts of the model and the baselines on every window of ``split``, in order.
+
+        Every window's origin is a forecast date that uses only data up to it: a rolling-
+        origin (walk-forward) evaluation of the fitted model, without refitting.
+        """
+        cfg = self.cfg
+        close_at = 0 if cfg.inputs == "close" else 3
+        out = {k: [] for k in ("ticker", "origin", "last", "actual", *METHODS)}
+        bar = progress_bar(self.num_examples(data, split), unit="window")
+        for window, future, ticker in self._windows(data, split, 1024, False):
+            closes = window[:, :, close_at].numpy()
+            last = closes[:, -1]
+            scaled = model(self.features(window), training=False)
+            h = np.arange(1, cfg.horizon + 1)
+            slope = (closes[:, -1] - closes[:, 0]) / (closes.shape[1] - 1)
+            out["model"].append(self.to_prices(window[:, -1, close_at], scaled).numpy())
+            out["persistence"].append(np.repeat(last[:, None], cfg.horizon, axis=1))
+            out["drift"].append(last[:, None] + slope[:, None] * h[None, :])
+            ma = closes[:, -cfg.ma_days :].mean(axis=1)
+            out["moving_average"].append(np.repeat(ma[:, None], cfg.horizon, axis=1))
+            out["last"].append(last)
+            out["actual"].append(future.numpy())
+            out["ticker"].append(ticker.numpy())
+            bar.add(len(last))
+        result = {k: np.concatenate(v) for k, v in out.items() if v}
+        result["origin"] = data.origins[split]
+        return result
+
+    def evaluate(
+        self, model: keras.Model, data: PriceData, split: str, out_dir: Path
+    ) -> dict[str, float]:
+        """MAE, RMSE, MAPE, MASE, directional accuracy: per horizon, pooled, per ticker."""
+        f = self.forecast_split(model, data, split)
+        names = [s.ticker for s in data.series]
+        scale = np.array([self.stats["naive_mae"].get(names[t], np.nan) for t in f["ticker"]])
+        metrics: dict[str, float] = {}
+        for method in METHODS:
+            scores = forecast_scores(f["actual"], f[method], f["last"], scale)
+            prefix = "" if method == "model" else f"{method}_"
+            for key, values in scores.items():
+                if method == "persistence" and key == "directional_accuracy":
+                    continue  # persistence predicts no move: direction is undefined
+                metrics[f"{prefix}{key}"] = float(np.nanmean(values))
+                for h, v in enumerate(values, start=1):
+                    metrics[f"{prefix}{key}_h{h}"] = float(v)
+        metrics["windows"] = float(len(f["last"]))
+        metrics["tickers"] = float(len(np.unique(f["ticker"])))
+        self._write_per_ticker(f, names, scale, out_dir / f"per_ticker_{split}.csv")
+        plot_horizon_errors(
+            metrics, METHODS, self.cfg.horizon, out_dir / f"error_by_horizon_{split}.png"
+        )
+        plot_forecasts(f, names, data, self.cfg.plot_tickers, out_dir / f"forecasts_{split}.png")
+        return metrics
+
+    def _write_per_ticker(self, f: dict, names: list[str], scale: np.ndarray, path: Path) -> None:
+        with path.open("w", newline="", encoding="utf-8") as out:
+            w = csv.writer(out)
+            w.writerow(
+                ["ticker", "windows", *(f"{m}_mase" for m in METHODS), "model_directional_accuracy"]
+            )
+            for t in np.unique(f["ticker"]):
+                sel = f["ticker"] == t
+                row = [names[t], int(sel.sum())]
+                for m in METHODS:
+                    s = forecast_scores(f["actual"][sel], f[m][sel], f["last"][sel], scale[sel])
+                    row.append(f"{np.nanmean(s['mase']):.4f}")
+                s = forecast_scores(f["actual"][sel], f["model"][sel], f["last"][sel], scale[sel])
+                row.append(f"{np.nanmean(s['directional_accuracy']):.4f}")
+                w.writerow(row)
+
+    def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
+        """``serving_default(prices: (batch, days, inputs) float32) -> {forecast: (batch, H)}``.
+
+        Prices are raw (price units, oldest day first); scaling happens inside the graph.
+        """
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        n_inputs = len(INPUT_FIELDS[self.cfg.inputs])
+        close_at = 0 if self.cfg.inputs == "close" else 3
+
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, n_inputs], tf.float32, name="prices")]
+        )
+        def serve(prices: tf.Tensor) -> dict[str, tf.Tensor]:
+            scaled = model(self.features(prices), training=False)
+            return {"forecast": self.to_prices(prices[:, -1, close_at], scaled)}
+
+        archive.add_endpoint("serving_default", serve)
+        return archive
+
+    def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
+        """CSV files of recent prices (one ticker each) -> their last ``window`` days."""
+        windows = []
+        for path in inputs:
+            series = load_prices(path, self.cfg.layout, self._columns(), self.cfg.fill)
+            if len(series) != 1:
+                raise DataError(path, f"expected one ticker, found {len(series)}")
+            s = series[0]
+            if len(s) < self.cfg.window:
+                raise DataError(path, f"{len(s)} rows; the model reads {self.cfg.window} days")
+            windows.append(s.values[-self.cfg.window :, INPUT_FIELDS[self.cfg.inputs]])
+        return tf.constant(np.stack(windows), tf.float32)
+
+    def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
+        """``file<TAB>next H closes`` per input file."""
+        return [
+            f"{path}\t" + " ".join(f"{v:.2f}" for v in row)
+            for path, row in zip(inputs, outputs["forecast"].numpy(), strict=True)
+        ]
+
+
+def forecast_scores(
+    actual: np.ndarray, forecast: np.ndarray, last: np.ndarray, scale: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-horizon scores of ``forecast`` against ``actual``, both ``(windows, horizon)``.
+
+    Args:
+        actual: realised closes.
+        forecast: forecast closes.
+        last: each window's last observed close ``(windows,)``.
+        scale: each window's ticker's in-sample one-step naive MAE ``(windows,)`` (MASE).
+
+    Returns:
+        ``mae``, ``rmse``, ``mape`` (percent), ``mase`` and ``directional_accuracy`` (share of
+        windows where the forecast moves the same way as the price, from ``last``), each a
+        ``(horizon,)`` array.
+    """
+    err = forecast - actual
+    move, predicted_move = np.sign(actual - last[:, None]), np.sign(forecast - last[:, None])
+    valid = ~np.isnan(scale)
+    return {
+        "mae": np.abs(err).mean(axis=0),
+        "rmse": np.sqrt((err**2).mean(axis=0)),
+        "mape": 100 * np.abs(err / actual).mean(axis=0),
+        "mase": (np.abs(err[valid]) / scale[valid, None]).mean(axis=0)
+        if valid.any()
+        else np.full(err.shape[1], math.nan),
+        "directional_accuracy": (move == predicted_move).mean(axis=0),
+    }

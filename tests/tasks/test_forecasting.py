@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seqapps import config as config_lib
+from seqapps.errors import DataError
+from seqapps.export import export
+from seqapps.runs import evaluate_run, load_run
+from seqapps.tasks.forecasting import ForecastingConfig, ForecastingTask, forecast_scores
+from seqapps.trainer import train
+
+TINY = ["units=8", "epochs=2", "window=10", "horizon=3", "batch_size=64"]
+
+
+def make_task(*overrides):
+    return ForecastingTask(config_lib.resolve(ForecastingConfig, None, [*TINY, *overrides]))
+
+
+def synthetic(tmp_path, n=300, tickers=("AAA", "BBB")):
+    """Geometric random walks, one row per (ticker, day), in the long layout."""
+    rng = np.random.default_rng(0)
+    days = np.arange(np.datetime64("2019-01-01"), np.datetime64("2019-01-01") + n)
+    lines = ["date,open,high,low,close,volume,Name"]
+    for t in tickers:
+        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        lines += [
+            f"{d},{c},{c * 1.01},{c * 0.99},{c},{1000 + i}," + t
+            for i, (d, c) in enumerate(zip(days, close, strict=True))
+        ]
+    path = tmp_path / "prices.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_windows_target_the_next_h_days(tmp_path):
+    task = make_task(f"data={synthetic(tmp_path)}")
+    data = task.load_data()
+    task.adapt(data)
+    window, future, ticker = next(iter(task._windows(data, "test", 4, False)))
+    origin = data.origins["test"][:4]
+    s = data.series[int(ticker[0])]
+    local = origin[0] - data.offsets[int(ticker[0])]
+    np.testing.assert_allclose(window[0, :, 0], s.values[local - 9 : local + 1, 3], rtol=1e-6)
+    np.testing.assert_allclose(future[0], s.values[local + 1 : local + 4, 3], rtol=1e-6)
+    assert s.dates[local + 1] >= data.test_start  # the first forecast day is in the test period
+
+
+def test_splits_do_not_straddle_the_cuts(tmp_path):
+    task = make_task(f"data={synthetic(tmp_path)}")
+    data = task.load_data()
+    for t, off in enumerate(data.offsets):
+        dates = data.series[t].dates
+        for split, lo, hi in [
+            ("train", None, data.val_start),
+            ("val", data.val_start, data.test_start),
+            ("test", data.test_start, None),
+        ]:
+            o = data.origins[split][data.tickers[split] == t] - off
+            targets = np.concatenate([dates[o + h] for h in (1, 2, 3)])
+            assert lo is None or (targets >= lo).all()
+            assert hi is None or (targets < hi).all()
+
+
+def test_no_leakage_from_the_test_period(tmp_path):
+    """Scaling statistics and training windows must not change when test prices do."""
+    path = synthetic(tmp_path)
+    task = make_task(f"data={path}")
+    data = task.load_data()
+    task.adapt(data)
+    lines = path.read_text().splitlines()
+    cut = str(data.test_start)
+    # Multiply every test-period price by 3 and volumes by 10.
+    changed = [lines[0]] + [
+        ",".join([p[0], *[str(float(v) * 3) for v in p[1:5]], str(float(p[5]) * 10), p[6]])
+        if p[0] >= cut
+        else line
+        for line in lines[1:]
+        for p in [line.split(",")]
+    ]
+    other = tmp_path / "changed.csv"
+    other.write_text("\n".join(changed) + "\n")
+    task2 = make_task(f"data={other}")
+    data2 = task2.load_data()
+    task2.adapt(data2)
+    assert task2.stats == task.stats
+    np.testing.assert_array_equal(data2.origins["train"], data.origins["train"])
+    a = next(iter(task.make_dataset(data, "train", batch_size=512, training=False)))
+    b = next(iter(task2.make_dataset(data2, "train", batch_size=512, training=False)))
+    np.testing.assert_allclose(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
+def test_scores_on_a_hand_made_series():
+    last = np.array([10.0, 20.0])
+    actual = np.array([[11.0, 12.0], [19.0, 18.0]])
+    persistence = np.repeat(last[:, None], 2, axis=1)
+    drift = np.array([[11.0, 12.0], [21.0, 22.0]])
+    scale = np.array([1.0, 2.0])
+    p = forecast_scores(actual, persistence, last, scale)
+    np.testing.assert_allclose(p["mae"], [1.0, 2.0])
+    np.testing.assert_allclose(p["rmse"], [1.0, 2.0])
+    np.testing.assert_allclose(p["mase"], [(1 + 0.5) / 2, (2 + 1) / 2])
+    np.testing.assert_allclose(
+        p["mape"], 100 * np.array([(1 / 11 + 1 / 19) / 2, (2 / 12 + 2 / 18) / 2])
+    )
+    d = forecast_scores(actual, drift, last, scale)
+    np.testing.assert_allclose(d["mae"], [1.0, 2.0])  # right on ticker 1, wrong way on 2
+    np.testing.assert_allclose(d["directional_accuracy"], [0.5, 0.5])
+
+
+def test_train_evaluate_export_round_trip(tmp_path):
+    run = tmp_path / "run"
+    train(make_task(), run)  # the packaged sample
+    metrics = evaluate_run(run, "test")
+    for key in [
+        "mae",
+        "rmse",
+        "mase",
+        "persistence_mae",
+        "directional_accuracy",
+        "drift_mase_h3",
+        "moving_average_mase",
+    ]:
+        assert np.isfinite(metrics[key]), key
+    for name in ["per_ticker_test.csv", "error_by_horizon_test.png", "forecasts_test.png"]:
+        assert (run / name).exists()
+    task, model = load_run(run)
+    data = task.load_data()
+    window, _, _ = next(iter(task._windows(data, "test", 5, False)))
+    ref = task.to_prices(window[:, -1, 0], model(task.features(window))).numpy()
+    path = export(run, tmp_path / "models")
+    loaded = tf.saved_model.load(str(path))  # keep a reference: it owns the variables
+    out = loaded.serving_default(window)["forecast"].numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-5)
+    assert out.shape == (5, 3) and (out > 0).all()
+
+
+def test_too_short_and_bad_dates(tmp_path):
+    path = synthetic(tmp_path, n=8)
+    with pytest.raises(DataError, match="no ticker has the 13 rows one window needs"):
+        make_task(f"data={path}").load_data()
+    with pytest.raises(Exception, match="val_start='2019-99-01' is not a date"):
+        make_task("val_start=2019-99-01")
