@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -58,10 +59,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print_metrics(metrics: dict[str, float], path: Path) -> None:
-    width = max(map(len, metrics))
-    for key, value in metrics.items():
+    # Per-horizon figures (mase_h1, ...) can run to dozens: they stay in the file.
+    shown = {k: v for k, v in metrics.items() if not re.search(r"_h\d+$", k)}
+    width = max(map(len, shown))
+    for key, value in shown.items():
         print(f"  {key:<{width}}  {value:.4f}")
-    print(f"metrics written to {path}")
+    hidden = len(metrics) - len(shown)
+    print(
+        f"metrics written to {path}" + (f" (with {hidden} per-horizon figures)" if hidden else "")
+    )
 
 
 def _train(args: argparse.Namespace) -> Path:

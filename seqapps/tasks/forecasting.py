@@ -434,23 +434,31 @@ class ForecastingTask(Task):
         return archive
 
     def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
-        """CSV files of recent prices (one ticker each) -> their last ``window`` days."""
-        windows = []
+        """Read CSV files of recent prices (any layout, any number of tickers).
+
+        Returns the last ``window`` days of every ticker, ``(tickers, window, inputs)``.
+        """
+        windows, self._predicted = [], []
         for path in inputs:
-            series = load_prices(path, self.cfg.layout, self._columns(), self.cfg.fill)
-            if len(series) != 1:
-                raise DataError(path, f"expected one ticker, found {len(series)}")
-            s = series[0]
-            if len(s) < self.cfg.window:
-                raise DataError(path, f"{len(s)} rows; the model reads {self.cfg.window} days")
-            windows.append(s.values[-self.cfg.window :, INPUT_FIELDS[self.cfg.inputs]])
+            for s in load_prices(path, self.cfg.layout, self._columns(), self.cfg.fill):
+                if len(s) < self.cfg.window:
+                    raise DataError(
+                        path,
+                        f"{s.ticker}: {len(s)} rows, but the model reads the "
+                        f"last {self.cfg.window} days",
+                    )
+                windows.append(s.values[-self.cfg.window :, INPUT_FIELDS[self.cfg.inputs]])
+                self._predicted.append((s.ticker, s.dates[-1], s.values[-1, 3]))
         return tf.constant(np.stack(windows), tf.float32)
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
-        """``file<TAB>next H closes`` per input file."""
+        """``ticker<TAB>last date and close<TAB>next H closes``, one line per ticker."""
         return [
-            f"{path}\t" + " ".join(f"{v:.2f}" for v in row)
-            for path, row in zip(inputs, outputs["forecast"].numpy(), strict=True)
+            f"{ticker}\tlast {date} {close:.2f}\tnext {self.cfg.horizon}: "
+            + " ".join(f"{v:.2f}" for v in row)
+            for (ticker, date, close), row in zip(
+                self._predicted, outputs["forecast"].numpy(), strict=True
+            )
         ]
 
 
