@@ -1,0 +1,181 @@
+"""S&P 500 forecasting benchmark: simple_rnn vs lstm vs gru against naive baselines.
+
+    python -m benchmarks.forecasting --data ../shared/data/stocks --out bench_out/forecasting.json
+
+All 505 tickers; test period 2017-02-08 .. 2018-02-07 (one year), validation the six months
+before it, training everything earlier. Each cell trains in a fresh process, selects its
+epoch on validation loss, and is scored on every test window (a rolling origin, no refit)
+next to the persistence, drift and moving-average baselines on the same windows. The cell
+with the lowest validation loss supplies the top-level metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.common import latency, machine, peak_rss_mb, run_child
+
+CONFIG = [
+    "window=60",
+    "horizon=5",
+    "inputs=close",
+    "fill=ffill",
+    "val_start=2016-08-08",
+    "test_start=2017-02-08",
+    "units=64",
+    "layers=1",
+    "bidirectional=false",
+    "dropout=0.1",
+    "batch_size=256",
+    "learning_rate=0.001",
+    "epochs=4",
+    "patience=2",
+    "max_train_samples=200000",
+]
+CELLS = ["simple_rnn", "lstm", "gru"]
+KEYS = ["mae", "rmse", "mape", "mase", "directional_accuracy"]
+BASELINES = ["persistence", "drift", "moving_average"]
+
+
+def child(args: argparse.Namespace) -> None:
+    """Train, evaluate and export one cell in this process; write its figures as JSON."""
+    import numpy as np
+    import tensorflow as tf
+
+    from seqapps import config as config_lib
+    from seqapps.export import export
+    from seqapps.runs import evaluate_run, load_task
+    from seqapps.tasks.forecasting import ForecastingConfig, ForecastingTask
+    from seqapps.trainer import train
+
+    run_dir = Path(args.work) / args.cell
+    shutil.rmtree(run_dir, ignore_errors=True)
+    overrides = [f"data={args.data}", f"cell={args.cell}", *CONFIG, *args.overrides]
+    train(ForecastingTask(config_lib.resolve(ForecastingConfig, None, overrides)), run_dir)
+    test = evaluate_run(run_dir, "test")
+    export_dir = export(run_dir, Path(args.work) / "saved_models" / args.cell)
+    loaded = tf.saved_model.load(str(export_dir))
+    window = load_task(run_dir).cfg.window
+    rng = np.random.default_rng(0)
+    one = tf.constant(
+        100 * np.exp(np.cumsum(rng.normal(0, 0.01, (1, window, 1)), axis=1)), tf.float32
+    )
+    batch = tf.repeat(one, 256, axis=0)
+    single = latency(lambda: loaded.serving_default(one), repeats=200)
+    batched = latency(lambda: loaded.serving_default(batch), repeats=20)
+    history = (run_dir / "history.csv").read_text().splitlines()
+    val_col = history[0].split(",").index("val_loss")
+    result = {
+        **test,
+        "val_loss": min(float(line.split(",")[val_col]) for line in history[1:]),
+        "epochs_run": len(history) - 1,
+        "export_latency_one_p50_ms": single["p50_ms"],
+        "export_latency_one_p95_ms": single["p95_ms"],
+        "export_batch256_windows_per_second": 256 / (batched["mean_ms"] / 1000),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    Path(args.child_out).write_text(json.dumps(result, indent=2))
+
+
+def markdown_table(out: dict) -> str:
+    """Model vs baselines by horizon, for docs/BENCHMARKS.md."""
+    cells = [c for c in CELLS if f"{c}_mase" in out]
+    horizon = max(int(k.rsplit("_h", 1)[1]) for k in out if k.startswith(f"{cells[0]}_mase_h"))
+    head = [
+        "method",
+        *[f"MASE h{h}" for h in range(1, horizon + 1)],
+        "MASE all",
+        "MAE all",
+        "dir. acc. h1",
+        "dir. acc. all",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+
+    def row(name: str, prefix: str) -> str:
+        values = [out[f"{prefix}mase_h{h}"] for h in range(1, horizon + 1)]
+        values += [out[f"{prefix}mase"], out[f"{prefix}mae"]]
+        da = [out.get(f"{prefix}directional_accuracy_h1"), out.get(f"{prefix}directional_accuracy")]
+        cells_ = [f"{v:.4f}" for v in values] + ["—" if v is None else f"{100 * v:.1f}" for v in da]
+        return f"| {name} | " + " | ".join(cells_) + " |"
+
+    for c in cells:
+        lines.append(row(f"**{c}**", f"{c}_"))
+    for b in BASELINES:
+        lines.append(row(b.replace("_", " "), f"{cells[0]}_{b}_"))
+    lines.append("")
+    lines.append("| | " + " | ".join(cells) + " |")
+    lines.append("|---|" + "---:|" * len(cells))
+    for label, key, fmt in [
+        ("epochs run", "epochs_run", "d"),
+        ("training samples/s (windows)", "train_samples_per_second", ",.0f"),
+        ("training wall time (s)", "wall_seconds", ",.0f"),
+        ("peak RSS (MiB)", "peak_rss_mb", ",.0f"),
+        ("SavedModel latency, 1 window, p50 (ms)", "export_latency_one_p50_ms", ".1f"),
+        (
+            "SavedModel throughput, batches of 256 (windows/s)",
+            "export_batch256_windows_per_second",
+            ",.0f",
+        ),
+    ]:
+        vals = [out[f"{c}_{key}"] for c in cells]
+        lines.append(
+            f"| {label} | "
+            + " | ".join(format(int(v) if fmt == "d" else v, fmt) for v in vals)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", help="directory or file of daily prices (required)")
+    parser.add_argument("--out", help="output JSON file (required)")
+    parser.add_argument("--cells", default=",".join(CELLS))
+    parser.add_argument("--work", default="bench_out/forecasting", help="run directories")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    parser.add_argument("--table", metavar="JSON", help="print the markdown table of a result")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_out:
+        child(args)
+        return
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())))
+        return
+    if not args.out or not args.data:
+        parser.error("--data and --out are required")
+    started = time.perf_counter()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for cell in args.cells.split(","):
+        results[cell] = run_child(
+            "benchmarks.forecasting",
+            ["--data", args.data, "--work", str(work), "--cell", cell, *args.overrides],
+            work / f"{cell}.log",
+        )
+        print(
+            cell, {k: round(results[cell][k], 4) for k in ["mase", "persistence_mase"]}, flush=True
+        )
+    best = min(results, key=lambda c: results[c]["val_loss"])  # selected on validation
+    out = {k: results[best][k] for k in [*KEYS, "persistence_mae", "train_samples_per_second"]}
+    out["selected_cell"] = best
+    for cell, figures in results.items():
+        out.update({f"{cell}_{k}": v for k, v in figures.items()})
+    out["wall_seconds"] = time.perf_counter() - started
+    out["config"] = " ".join(CONFIG + args.overrides)
+    out.update(machine())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(markdown_table(out))
+
+
+if __name__ == "__main__":
+    main()
