@@ -408,7 +408,8 @@ class ForecastingTask(Task):
                 row = [names[t], int(sel.sum())]
                 for m in METHODS:
                     s = forecast_scores(f["actual"][sel], f[m][sel], f["last"][sel], scale[sel])
-                    row.append(f"{np.nanmean(s['mase']):.4f}")
+                    # A ticker listed after the training period has no MASE scale.
+                    row.append("" if np.isnan(s["mase"]).all() else f"{s['mase'].mean():.4f}")
                 s = forecast_scores(f["actual"][sel], f["model"][sel], f["last"][sel], scale[sel])
                 row.append(f"{np.nanmean(s['directional_accuracy']):.4f}")
                 w.writerow(row)
@@ -423,8 +424,11 @@ class ForecastingTask(Task):
         n_inputs = len(INPUT_FIELDS[self.cfg.inputs])
         close_at = 0 if self.cfg.inputs == "close" else 3
 
+        # autograph=False: no Python control flow depends on tensors here, and AutoGraph
+        # warns that it cannot convert this closure.
         @tf.function(
-            input_signature=[tf.TensorSpec([None, None, n_inputs], tf.float32, name="prices")]
+            input_signature=[tf.TensorSpec([None, None, n_inputs], tf.float32, name="prices")],
+            autograph=False,
         )
         def serve(prices: tf.Tensor) -> dict[str, tf.Tensor]:
             scaled = model(self.features(prices), training=False)
