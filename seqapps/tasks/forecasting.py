@@ -78,10 +78,26 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
     ma_days: int = 20
     # Tickers drawn in the forecast-vs-actual plot.
     plot_tickers: int = 3
+    # Quantile levels for a forecast interval, e.g. "0.1,0.9" ("" = point forecasts only).
+    # Extra heads trained with the pinball loss; evaluation reports the interval's coverage.
+    quantiles: str = ""
+
+    @property
+    def quantile_levels(self) -> list[float]:
+        """The levels of ``quantiles`` as floats, ascending."""
+        return sorted(float(q) for q in self.quantiles.split(",") if q.strip())
 
     def __post_init__(self) -> None:
         TrainConfig.__post_init__(self)
         RecurrentConfig.__post_init__(self)
+        try:
+            levels = self.quantile_levels
+        except ValueError:
+            raise ConfigError(
+                f"quantiles={self.quantiles!r}: expected numbers like 0.1,0.9"
+            ) from None
+        if any(not 0 < q < 1 for q in levels) or len(set(levels)) != len(levels):
+            raise ConfigError(f"quantiles={self.quantiles!r}: levels must be distinct, in (0, 1)")
         if self.window < 2 or self.horizon < 1 or self.ma_days < 1:
             raise ConfigError("window must be >= 2, horizon and ma_days >= 1")
         for key in ("val_start", "test_start"):
@@ -276,9 +292,15 @@ class ForecastingTask(Task):
         h = tf.range(1, self.cfg.horizon + 1, dtype=tf.float32)
         return self.stats["return_std"] * tf.sqrt(h)
 
-    def to_prices(self, last_close: tf.Tensor, scaled: tf.Tensor) -> tf.Tensor:
-        """Model outputs ``(batch, horizon)`` -> price forecasts ``(batch, horizon)``."""
-        return last_close[:, None] * tf.exp(scaled * self._horizon_scale())
+    def to_prices(self, last_close: tf.Tensor, scaled: tf.Tensor, axis: int = -1) -> tf.Tensor:
+        """Scaled log-returns -> prices: ``(batch, H)``, or ``(batch, H, Q)`` with ``axis=1``.
+
+        ``last_close`` is ``(batch,)``, or ``(batch, 1)`` for the quantile form.
+        """
+        scale = self._horizon_scale()  # (H,)
+        if axis == 1:
+            return last_close[:, None] * tf.exp(scaled * scale[None, :, None])
+        return last_close[:, None] * tf.exp(scaled * scale)
 
     def make_dataset(
         self, data: PriceData, split: str, *, batch_size: int, training: bool
@@ -289,8 +311,14 @@ class ForecastingTask(Task):
         table inside the map, so no window is ever materialised in Python.
         """
         ds = self._windows(data, split, batch_size, training)
+        quantiles = bool(self.cfg.quantiles)
+
+        def pair(window, future, ticker):
+            y = self._scale_targets(window, future)  # (batch, horizon)
+            return self.features(window), {"forecast": y, "quantiles": y} if quantiles else y
+
         return ds.map(
-            lambda w, f, t: (self.features(w), self._scale_targets(w, f)),
+            pair,
             num_parallel_calls=tf.data.AUTOTUNE,
         ).prefetch(tf.data.AUTOTUNE)
 
@@ -335,11 +363,31 @@ class ForecastingTask(Task):
             name="rnn",
         )
         out = keras.layers.Dense(cfg.horizon, dtype="float32", name="forecast")(x)
-        return keras.Model(inputs, out, name=f"forecasting_{cfg.cell}")
+        if not cfg.quantiles:
+            return keras.Model(inputs, out, name=f"forecasting_{cfg.cell}")
+        n_q = len(cfg.quantile_levels)
+        q = keras.layers.Dense(cfg.horizon * n_q, dtype="float32", name="quantile_head")(x)
+        q = keras.layers.Reshape((cfg.horizon, n_q), name="quantiles")(q)  # (batch, H, Q)
+        return keras.Model(
+            inputs, {"forecast": out, "quantiles": q}, name=f"forecasting_{cfg.cell}"
+        )
 
     def compile_args(self) -> dict:
-        """Mean squared error on scaled log-returns, and mean absolute error beside it."""
-        return {"loss": "mse", "metrics": [keras.metrics.MeanAbsoluteError(name="mae")]}
+        """MSE on scaled log-returns (+ pinball loss for quantile heads); MAE beside it."""
+        mae = keras.metrics.MeanAbsoluteError(name="mae")
+        if not self.cfg.quantiles:
+            return {"loss": "mse", "metrics": [mae]}
+        return {
+            "loss": {"forecast": "mse", "quantiles": PinballLoss(self.cfg.quantile_levels)},
+            "metrics": {"forecast": [mae]},
+        }
+
+    def _outputs(self, model: keras.Model, features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Scaled point forecasts ``(batch, H)`` and quantiles ``(batch, H, Q)`` or None."""
+        out = model(features, training=False)
+        if isinstance(out, dict):
+            return out["forecast"], out["quantiles"]
+        return out, None
 
     # --- evaluation and serving ------------------------------------------------------
     def forecast_split(self, model: keras.Model, data: PriceData, split: str) -> dict:
@@ -355,7 +403,11 @@ class ForecastingTask(Task):
         for window, future, ticker in self._windows(data, split, 1024, False):
             closes = window[:, :, close_at].numpy()
             last = closes[:, -1]
-            scaled = model(self.features(window), training=False)
+            scaled, quantiles = self._outputs(model, self.features(window))
+            if quantiles is not None:  # monotone transform: price quantiles = transformed ones
+                out.setdefault("quantiles", []).append(
+                    self.to_prices(window[:, -1, close_at, None], quantiles, axis=1).numpy()
+                )
             h = np.arange(1, cfg.horizon + 1)
             slope = (closes[:, -1] - closes[:, 0]) / (closes.shape[1] - 1)
             out["model"].append(self.to_prices(window[:, -1, close_at], scaled).numpy())
@@ -388,6 +440,15 @@ class ForecastingTask(Task):
                 metrics[f"{prefix}{key}"] = float(np.nanmean(values))
                 for h, v in enumerate(values, start=1):
                     metrics[f"{prefix}{key}_h{h}"] = float(v)
+        if "quantiles" in f:  # share of actual closes inside the [lowest, highest] band
+            inside = (f["actual"] >= f["quantiles"][:, :, 0]) & (
+                f["actual"] <= f["quantiles"][:, :, -1]
+            )
+            levels = self.cfg.quantile_levels
+            metrics["interval_nominal_coverage"] = levels[-1] - levels[0]
+            metrics["interval_coverage"] = float(inside.mean())
+            for h, v in enumerate(inside.mean(axis=0), start=1):
+                metrics[f"interval_coverage_h{h}"] = float(v)
         metrics["windows"] = float(len(f["last"]))
         metrics["tickers"] = float(len(np.unique(f["ticker"])))
         self._write_per_ticker(f, names, scale, out_dir / f"per_ticker_{split}.csv")
@@ -431,8 +492,11 @@ class ForecastingTask(Task):
             autograph=False,
         )
         def serve(prices: tf.Tensor) -> dict[str, tf.Tensor]:
-            scaled = model(self.features(prices), training=False)
-            return {"forecast": self.to_prices(prices[:, -1, close_at], scaled)}
+            scaled, quantiles = self._outputs(model, self.features(prices))
+            out = {"forecast": self.to_prices(prices[:, -1, close_at], scaled)}
+            if quantiles is not None:
+                out["quantiles"] = self.to_prices(prices[:, -1, close_at, None], quantiles, axis=1)
+            return out
 
         archive.add_endpoint("serving_default", serve)
         return archive
@@ -456,14 +520,47 @@ class ForecastingTask(Task):
         return tf.constant(np.stack(windows), tf.float32)
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
-        """``ticker<TAB>last date and close<TAB>next H closes``, one line per ticker."""
-        return [
-            f"{ticker}\tlast {date} {close:.2f}\tnext {self.cfg.horizon}: "
-            + " ".join(f"{v:.2f}" for v in row)
-            for (ticker, date, close), row in zip(
-                self._predicted, outputs["forecast"].numpy(), strict=True
+        """``ticker<TAB>last date and close<TAB>next H closes[<TAB>interval per day]``."""
+        lines = []
+        bands = outputs["quantiles"].numpy() if "quantiles" in outputs else None
+        for i, ((ticker, date, close), row) in enumerate(
+            zip(self._predicted, outputs["forecast"].numpy(), strict=True)
+        ):
+            line = f"{ticker}\tlast {date} {close:.2f}\tnext {self.cfg.horizon}: " + " ".join(
+                f"{v:.2f}" for v in row
             )
-        ]
+            if bands is not None:
+                lo, hi = self.cfg.quantile_levels[0], self.cfg.quantile_levels[-1]
+                line += f"\tq{lo:g}..q{hi:g}: " + " ".join(
+                    f"{a:.2f}..{b:.2f}"
+                    for a, b in zip(bands[i, :, 0], bands[i, :, -1], strict=True)
+                )
+            lines.append(line)
+        return lines
+
+
+@keras.saving.register_keras_serializable(package="seqapps")
+class PinballLoss(keras.losses.Loss):
+    """Quantile (pinball) loss averaged over the levels: ``y_pred`` is ``(batch, H, Q)``.
+
+    For level q, under-forecasts cost ``q * error`` and over-forecasts ``(1 - q) * error``,
+    so its minimiser is the q-quantile of the target.
+    """
+
+    def __init__(self, levels: list[float], name: str = "pinball", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.levels = list(levels)
+
+    def call(self, y_true, y_pred):
+        """``y_true`` ``(batch, H)``; returns ``(batch,)``."""
+        levels = keras.ops.convert_to_tensor(self.levels, dtype=y_pred.dtype)
+        error = keras.ops.expand_dims(y_true, -1) - y_pred  # (batch, H, Q)
+        loss = keras.ops.maximum(levels * error, (levels - 1.0) * error)
+        return keras.ops.mean(loss, axis=(1, 2))
+
+    def get_config(self) -> dict:
+        """Constructor arguments."""
+        return {**super().get_config(), "levels": self.levels}
 
 
 def forecast_scores(

@@ -141,3 +141,37 @@ def test_too_short_and_bad_dates(tmp_path):
         make_task(f"data={path}").load_data()
     with pytest.raises(Exception, match="val_start='2019-99-01' is not a date"):
         make_task("val_start=2019-99-01")
+
+
+def test_pinball_loss_is_minimised_by_the_quantile():
+    from seqapps.tasks.forecasting import PinballLoss
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(2000, 1)).astype("float32")
+    loss = PinballLoss([0.9])
+    q90 = np.quantile(y, 0.9)
+
+    def at(value):
+        return float(loss(y, np.full((2000, 1, 1), value, "float32")))
+
+    assert at(q90) < at(q90 - 0.3) and at(q90) < at(q90 + 0.3)
+
+
+def test_quantile_heads_train_export_and_report_coverage(tmp_path):
+    run = tmp_path / "run"
+    train(make_task("quantiles=0.1,0.9", "epochs=1"), run)
+    metrics = evaluate_run(run, "test")
+    assert metrics["interval_nominal_coverage"] == pytest.approx(0.8)
+    assert 0.0 <= metrics["interval_coverage"] <= 1.0
+    task, _ = load_run(run)
+    window, _, _ = next(iter(task._windows(task.load_data(), "test", 4, False)))
+    loaded = tf.saved_model.load(str(export(run, tmp_path / "models")))
+    out = loaded.serving_default(window)
+    assert out["forecast"].shape == (4, 3) and out["quantiles"].shape == (4, 3, 2)
+
+
+def test_bad_quantiles():
+    with pytest.raises(Exception, match="levels must be distinct, in"):
+        make_task("quantiles=0.5,1.5")
+    with pytest.raises(Exception, match="expected numbers like"):
+        make_task("quantiles=low,high")
