@@ -92,9 +92,11 @@ def plot_horizon_errors(
     plt.close(fig)
 
 
-def plot_forecasts(forecasts: dict, names: list[str], data, count: int, path: str | Path) -> None:
-    """Actual closes against the model's 1-day-ahead forecasts for the first ``count`` tickers."""
-    tickers = list(dict.fromkeys(forecasts["ticker"].tolist()))[:count]
+def plot_forecasts(
+    forecasts: dict, names: list[str], data, tickers: list[int], path: str | Path
+) -> None:
+    """Actual closes against the model's 1-day-ahead forecasts, one panel per ticker index."""
+    tickers = [t for t in tickers if (forecasts["ticker"] == t).any()]
     if not tickers:
         return
     fig, axes = plt.subplots(len(tickers), 1, figsize=(9, 2.6 * len(tickers)), squeeze=False)

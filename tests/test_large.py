@@ -22,3 +22,31 @@ def test_tweeteval_one_epoch_gru_beats_majority_baseline(tmp_path):
     assert metrics["examples"] == 12284
     # One epoch already reaches ~0.58 (docs/BENCHMARKS.md); the baseline is 1/3.
     assert metrics["macro_recall"] > 0.5 > metrics["majority_baseline_macro_recall"]
+
+
+STOCKS = Path(__file__).resolve().parents[1].parent / "shared/data/stocks"
+
+
+@pytest.mark.skipif(not STOCKS.is_dir(), reason="needs ../shared/data/stocks")
+def test_sp500_gru_is_not_worse_than_persistence(tmp_path):
+    from seqapps.tasks.forecasting import ForecastingConfig, ForecastingTask
+
+    cfg = config_lib.resolve(
+        ForecastingConfig,
+        None,
+        [
+            f"data={STOCKS}",
+            "fill=ffill",
+            "cell=gru",
+            "epochs=1",
+            "max_train_samples=50000",
+            "val_start=2016-08-08",
+            "test_start=2017-02-08",
+            "plot_tickers=AAPL,XOM",
+        ],
+    )
+    train(ForecastingTask(cfg), tmp_path)
+    metrics = evaluate_run(tmp_path, "test")
+    assert metrics["tickers"] == 504
+    # Daily prices are close to a random walk: persistence is the bar (docs/BENCHMARKS.md).
+    assert metrics["mase_h1"] <= metrics["persistence_mase_h1"] * 1.01

@@ -76,8 +76,8 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
     test_fraction: float = 0.2
     # Moving-average baseline: mean of the last ma_days closes.
     ma_days: int = 20
-    # Tickers drawn in the forecast-vs-actual plot.
-    plot_tickers: int = 3
+    # Tickers drawn in the forecast-vs-actual plot, comma separated ("" = the first three).
+    plot_tickers: str = ""
     # Quantile levels for a forecast interval, e.g. "0.1,0.9" ("" = point forecasts only).
     # Extra heads trained with the pinball loss; evaluation reports the interval's coverage.
     quantiles: str = ""
@@ -455,7 +455,12 @@ class ForecastingTask(Task):
         plot_horizon_errors(
             metrics, METHODS, self.cfg.horizon, out_dir / f"error_by_horizon_{split}.png"
         )
-        plot_forecasts(f, names, data, self.cfg.plot_tickers, out_dir / f"forecasts_{split}.png")
+        wanted = [t.strip() for t in self.cfg.plot_tickers.split(",") if t.strip()]
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            raise ConfigError(f"plot_tickers: no ticker {', '.join(unknown)} in the data")
+        chosen = [names.index(t) for t in wanted] or list(dict.fromkeys(f["ticker"].tolist()))[:3]
+        plot_forecasts(f, names, data, chosen, out_dir / f"forecasts_{split}.png")
         return metrics
 
     def _write_per_ticker(self, f: dict, names: list[str], scale: np.ndarray, path: Path) -> None:
