@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -173,7 +174,13 @@ class ForecastingTask(Task):
                 f"no ticker has the {need} rows one window needs "
                 f"(window={cfg.window} + horizon={cfg.horizon})",
             )
-        series = [s for s in series if len(s) >= need]  # too short for one window: skipped
+        if short:  # too short for a single window: skipped, and said so
+            print(
+                f"forecasting: skipping {len(short)} ticker(s) with fewer than {need} rows: "
+                f"{', '.join(short[:10])}{' ...' if len(short) > 10 else ''}",
+                file=sys.stderr,
+            )
+        series = [s for s in series if len(s) >= need]
         first = min(s.dates[0] for s in series)
         last = max(s.dates[-1] for s in series)
         span = (last - first).astype(np.int64)
