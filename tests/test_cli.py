@@ -98,3 +98,38 @@ def test_bad_data_file_is_one_line(tmp_path, capsys):
     assert main(["train", "sentiment", f"data={bad}", "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:3: not valid UTF-8" in err
+
+
+def test_resume_after_sigkill(tmp_path):
+    """A run killed with SIGKILL resumes from its backup when the same command is rerun."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "seqapps.cli",
+        "train",
+        "sentiment",
+        *TINY,
+        "epochs=6",
+        "--run-dir",
+        str(run_dir),
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = run_dir / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 2:  # an epoch is done
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "train_stats.json").exists(), "the run finished before the kill"
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "Epoch 1/6" not in r.stdout  # it did not start over
+    epochs = [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]]
+    assert epochs[-1] == 5 and epochs == sorted(set(epochs))
