@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -58,3 +59,78 @@ def latency(call: Callable[[], object], repeats: int) -> dict[str, float]:
         "p95_ms": float(np.percentile(times, 95)),
         "mean_ms": float(np.mean(times)),
     }
+
+
+def benchmark_main(
+    *,
+    module: str,
+    doc: str,
+    config: list[str],
+    cells: list[str],
+    child: Callable[[argparse.Namespace], None],
+    table: Callable[[dict], str],
+    select_key: str,
+    select_max: bool,
+    top_keys: list[str],
+) -> None:
+    """The command line shared by the task benchmarks.
+
+    Runs ``child`` once per cell in a fresh process, selects the cell whose ``select_key``
+    (a validation figure) is best, and writes flat JSON: ``top_keys`` of the selected cell,
+    every cell's figures prefixed with ``<cell>_``, the configuration and the machine.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", help="the data set (required)")
+    parser.add_argument("--out", help="output JSON file (required)")
+    parser.add_argument("--cells", default=",".join(cells))
+    parser.add_argument(
+        "--work", default=f"bench_out/{module.split('.')[-1]}", help="run directories"
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="extra config overrides (e.g. epochs=1 for a smoke run)",
+    )
+    parser.add_argument("--table", metavar="JSON", help="print the markdown table of a result")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_out:
+        child(args)
+        return
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return
+    if not args.out or not args.data:
+        parser.error("--data and --out are required")
+
+    started = time.perf_counter()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for cell in args.cells.split(","):
+        cell_started = time.perf_counter()
+        results[cell] = run_child(
+            module,
+            ["--data", args.data, "--work", str(work), "--cell", cell, *args.overrides],
+            work / f"{cell}.log",
+        )
+        results[cell]["child_wall_seconds"] = time.perf_counter() - cell_started
+        print(cell, {k: round(results[cell][k], 4) for k in [select_key, *top_keys]}, flush=True)
+    pick = max if select_max else min
+    best = pick(results, key=lambda c: results[c][select_key])  # selected on validation
+    out = {k: results[best][k] for k in top_keys}
+    out["selected_cell"] = best
+    for cell, figures in results.items():
+        out.update({f"{cell}_{k}": v for k, v in figures.items()})
+    out["wall_seconds"] = time.perf_counter() - started
+    out["config"] = " ".join(config + args.overrides)
+    out.update(machine())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(table(out))

@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import time
 from pathlib import Path
 
-from benchmarks.common import latency, machine, peak_rss_mb, run_child
+from benchmarks.common import benchmark_main, latency, peak_rss_mb
 
 # The documented benchmark configuration (docs/BENCHMARKS.md quotes its results).
 CONFIG = [
@@ -118,61 +117,17 @@ def markdown_table(out: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    benchmark_main(
+        module="benchmarks.sentiment",
+        doc=__doc__,
+        config=CONFIG,
+        cells=CELLS,
+        child=child,
+        table=markdown_table,
+        select_key="val_macro_recall",
+        select_max=True,
+        top_keys=[*METRICS, "train_samples_per_second"],
     )
-    parser.add_argument("--data", help="TweetEval sentiment directory (required)")
-    parser.add_argument("--out", help="output JSON file (required)")
-    parser.add_argument("--cells", default=",".join(CELLS))
-    parser.add_argument("--work", default="bench_out/sentiment", help="run directories")
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="key=value",
-        help="extra config overrides (e.g. epochs=1 for a smoke run)",
-    )
-    parser.add_argument("--table", metavar="JSON", help="print the markdown table of a result")
-    parser.add_argument("--cell", help=argparse.SUPPRESS)
-    parser.add_argument("--child-out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child_out:
-        child(args)
-        return
-    if args.table:
-        print(markdown_table(json.loads(Path(args.table).read_text())))
-        return
-    if not args.out or not args.data:
-        parser.error("--data and --out are required")
-
-    started = time.perf_counter()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for cell in args.cells.split(","):
-        cell_started = time.perf_counter()
-        results[cell] = run_child(
-            "benchmarks.sentiment",
-            ["--data", args.data, "--work", str(work), "--cell", cell, *args.overrides],
-            work / f"{cell}.log",
-        )
-        results[cell]["child_wall_seconds"] = time.perf_counter() - cell_started
-        print(
-            cell,
-            {k: round(results[cell][k], 4) for k in ["val_macro_recall", *METRICS]},
-            flush=True,
-        )
-    best = max(results, key=lambda c: results[c]["val_macro_recall"])
-    out = {k: results[best][k] for k in [*METRICS, "train_samples_per_second"]}
-    out["selected_cell"] = best
-    for cell, figures in results.items():
-        out.update({f"{cell}_{k}": v for k, v in figures.items()})
-    out["wall_seconds"] = time.perf_counter() - started
-    out["config"] = " ".join(CONFIG + args.overrides)
-    out.update(machine())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
-    print(markdown_table(out))
 
 
 if __name__ == "__main__":

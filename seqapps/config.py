@@ -72,6 +72,16 @@ class RecurrentConfig:
     # Dropout between recurrent layers (not inside the cell: that would leave cuDNN).
     dropout: float = 0.3
 
+    def stack_args(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`seqapps.layers.recurrent_stack` set by this config."""
+        return {
+            "cell": self.cell,
+            "units": self.units,
+            "layers": self.layers,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+        }
+
     def __post_init__(self) -> None:
         _check(self.units >= 1, "units must be >= 1")
         _check(self.layers >= 1, "layers must be >= 1")

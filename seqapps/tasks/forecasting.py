@@ -360,15 +360,7 @@ class ForecastingTask(Task):
         cfg = self.cfg
         n_features = 2 + (3 if cfg.inputs != "close" else 0) + (cfg.inputs == "ohlcv")
         x = inputs = keras.Input(shape=(None, n_features), name="features")
-        x = recurrent_stack(
-            x,
-            cell=cfg.cell,
-            units=cfg.units,
-            layers=cfg.layers,
-            bidirectional=cfg.bidirectional,
-            dropout=cfg.dropout,
-            name="rnn",
-        )
+        x = recurrent_stack(x, **cfg.stack_args(), name="rnn")  # (batch, units)
         out = keras.layers.Dense(cfg.horizon, dtype="float32", name="forecast")(x)
         if not cfg.quantiles:
             return keras.Model(inputs, out, name=f"forecasting_{cfg.cell}")

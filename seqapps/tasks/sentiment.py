@@ -211,14 +211,7 @@ class SentimentTask(Task):
         )(token_ids)  # (batch, time, embedding_dim)
         x = keras.layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
         x = recurrent_stack(
-            x,
-            cell=cfg.cell,
-            units=cfg.units,
-            layers=cfg.layers,
-            bidirectional=cfg.bidirectional,
-            dropout=cfg.dropout,
-            return_sequences=cfg.pooling != "last",
-            name="rnn",
+            x, **cfg.stack_args(), return_sequences=cfg.pooling != "last", name="rnn"
         )  # (batch, d) for "last", else (batch, time, d); d = units or 2 * units
         if cfg.pooling != "last":
             x = POOLINGS[cfg.pooling](name="pooling")(x)  # (batch, d)
