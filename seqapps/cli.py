@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("predict", help="run an exported model on inputs (args or stdin lines)")
     q.add_argument("export_dir", help="a version directory, or a model root (newest version)")
     q.add_argument("inputs", nargs="*", help="inputs; read from stdin when none are given")
+    q = sub.add_parser("diagnose", help="gradient flow per time step, for each cell")
+    q.add_argument("task")
+    q.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, and cells=simple_rnn,lstm,gru",
+    )
+    q.add_argument("--config", help="YAML config file")
+    q.add_argument("--out", help="output directory (default runs/diagnose-TASK)")
+    q.add_argument("--batches", type=int, default=4, help="fixed batches measured")
+    q.add_argument("--steps", type=int, default=200, help="training steps between measures")
     q = sub.add_parser("config", help="print a task's config keys and defaults as YAML")
     q.add_argument("task")
     q = sub.add_parser("run", help="train, evaluate on test and export, in one go")
@@ -122,6 +134,24 @@ def main(argv: list[str] | None = None) -> int:
                 raise SeqappsError("predict: no inputs given (as arguments or on stdin)")
             for line in predict(args.export_dir, inputs):
                 print(line)
+        elif args.command == "diagnose":
+            from seqapps.diagnostics import diagnose, summary
+
+            cells = ["simple_rnn", "lstm", "gru"]
+            overrides = []
+            for pair in args.overrides:
+                if pair.startswith("cells="):
+                    cells = [c.strip() for c in pair[len("cells=") :].split(",") if c.strip()]
+                else:
+                    overrides.append(pair)
+            out = Path(args.out or f"runs/diagnose-{args.task}")
+            results = diagnose(
+                args.task, overrides, cells, out, args.config, args.batches, args.steps
+            )
+            print("\n".join(summary(results)))
+            print(
+                f"plot and numbers: {out / 'gradient_profile.png'}, {out / 'gradient_profile.json'}"
+            )
         elif args.command == "config":
             from seqapps import config as config_lib
             from seqapps.tasks import get_task_class

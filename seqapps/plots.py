@@ -118,3 +118,21 @@ def plot_forecasts(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_gradient_profiles(results: dict[str, dict], path: str | Path, title: str) -> None:
+    """Gradient norm vs distance from the output (log scale): at init and after training."""
+    phases = [p for p in ("init", "trained") if any(p in r for r in results.values())]
+    fig, axes = plt.subplots(1, len(phases), figsize=(5.5 * len(phases), 3.8), squeeze=False)
+    for ax, phase in zip(axes[0], phases, strict=True):
+        for cell, r in results.items():
+            profile = np.array(r[phase], dtype=float)
+            ax.semilogy(np.arange(len(profile)), profile, label=cell)
+        ax.set_xlabel("distance from the last step (time steps)")
+        ax.set_ylabel("|| d loss / d input_t ||")
+        ax.set_title(f"{title}: {'at initialisation' if phase == 'init' else 'after training'}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
