@@ -47,6 +47,9 @@ class TrainConfig:
     seed: int = 42
     # Early stopping: epochs without improvement of the monitored validation metric.
     patience: int = 3
+    # Every N training steps, log the per-time-step gradient profile of a fixed batch to
+    # TensorBoard (seqapps.diagnostics.GradientProfileLogger); 0 = off.
+    grad_profile_every: int = 0
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "epochs must be >= 1")
@@ -54,6 +57,7 @@ class TrainConfig:
         _check(self.learning_rate > 0, "learning_rate must be > 0")
         _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")
         _check(self.patience >= 1, "patience must be >= 1")
+        _check(self.grad_profile_every >= 0, "grad_profile_every must be >= 0")
         _check(
             self.max_train_samples is None or self.max_train_samples >= 1,
             "max_train_samples must be >= 1 or None",

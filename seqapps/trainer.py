@@ -241,6 +241,13 @@ def train(
             keras.callbacks.TerminateOnNaN(),
             throughput,
         ]
+        if cfg.grad_profile_every:
+            from seqapps.diagnostics import GradientProfileLogger
+
+            probe = next(
+                iter(task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True))
+            )
+            standard.append(GradientProfileLogger(probe, out / "logs", cfg.grad_profile_every))
         with warnings.catch_warnings():
             # Keras warns when a validation pass of unknown length ends, which is normal; the
             # training stream repeats forever, so the warning can mean nothing else here.

@@ -121,3 +121,8 @@ def test_mixed_precision_trains_and_restores_policy(tmp_path):
     assert model.get_layer("rnn_1").dtype_policy.name == "mixed_bfloat16"
     assert model.get_layer("classifier").dtype_policy.name == "float32"  # stable softmax
     assert keras.config.dtype_policy().name == "float32"  # global state put back
+
+
+def test_gradient_profile_logging_from_the_config(tmp_path):
+    train(make_task("epochs=1", "grad_profile_every=5"), tmp_path)
+    assert any((tmp_path / "logs" / "grad_profile").glob("events.out.tfevents.*"))
