@@ -28,7 +28,9 @@ def _split(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
     layer's inputs are ``[sequence, mask]``.
     """
     inputs = model.get_layer(layer).input
-    return keras.Model(model.inputs, inputs), keras.Model(inputs, model.outputs)
+    model_inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    outputs = model.outputs[0] if len(model.outputs) == 1 else model.output
+    return keras.Model(model_inputs, inputs), keras.Model(inputs, outputs)
 
 
 def step_gradient_profile(model: keras.Model, x: Any, y: Any, layer: str = LAYER) -> np.ndarray:

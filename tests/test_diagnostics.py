@@ -57,6 +57,7 @@ def test_small_inputs_keep_the_simple_rnn_linear():
     assert far_over_near("lstm", None) < 1e-2
 
 
+@pytest.mark.filterwarnings("ignore:.*input with a mask attached")
 def test_masked_steps_get_no_gradient_and_are_excluded():
     import tensorflow as tf
 
