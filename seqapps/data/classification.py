@@ -111,7 +111,7 @@ def load_tweeteval(directory: str | Path) -> ClassificationData:
 
 def _label_names(found: set[str]) -> list[str]:
     if found <= set(SENTIMENT_LABELS):
-        return [n for n in SENTIMENT_LABELS if n in found or len(found) == 3]
+        return [n for n in SENTIMENT_LABELS if n in found]
     if all(n.lstrip("-").isdigit() for n in found):
         return sorted(found, key=int)
     return sorted(found)
@@ -152,29 +152,23 @@ def load_delimited(
         raise DataError(path, "file is empty")
     delimiter = "\t" if path.suffix in (".tsv", ".tab") or "\t" in lines[0] else ","
     by_position = text_column.isdigit() and label_column.isdigit()
+    # csv can join physical lines (quoted newlines); line_num keeps the numbers right.
     reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    rows = list(reader)
-    header = None if by_position else [c.strip() for c in rows[0]]
+    rows = [(reader.line_num, row) for row in reader]
+    header = None if by_position else [c.strip() for c in rows[0][1]]
     t_col = _column(text_column, header, path)
     l_col = _column(label_column, header, path)
-    first = 0 if by_position else 1
+    width = max(t_col, l_col) + 1
     texts: list[str] = []
     raw_labels: list[str] = []
-    width = max(t_col, l_col) + 1
-    # csv can join physical lines (quoted newlines); line_num keeps numbers right.
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    for row in reader:
-        if reader.line_num <= first or not any(cell.strip() for cell in row):
+    for line, row in rows if by_position else rows[1:]:
+        if not any(cell.strip() for cell in row):
             continue
         if len(row) < width:
-            raise DataError(
-                path,
-                f"expected at least {width} columns, got {len(row)}",
-                line=reader.line_num,
-            )
+            raise DataError(path, f"expected at least {width} columns, got {len(row)}", line=line)
         label = row[l_col].strip()
         if not label:
-            raise DataError(path, "empty label", line=reader.line_num)
+            raise DataError(path, "empty label", line=line)
         texts.append(row[t_col])
         raw_labels.append(label)
     if not texts:

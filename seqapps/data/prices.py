@@ -153,20 +153,14 @@ def load_long(
     """
     path = Path(path)
     header, rows = _rows(path)
-    if columns.date not in header:
-        raise DataError(
-            path,
-            f"no {columns.date!r} column in the header",
-            line=1,
-            hint="set date_column= to the name of the date column",
-        )
-    if columns.close not in header:
-        raise DataError(
-            path,
-            f"no {columns.close!r} column in the header",
-            line=1,
-            hint="set close_column= to the name of the close column",
-        )
+    for key in ("date", "close"):
+        if getattr(columns, key) not in header:
+            raise DataError(
+                path,
+                f"no {getattr(columns, key)!r} column in the header",
+                line=1,
+                hint=f"set {key}_column= to the name of the {key} column",
+            )
     d_col = header.index(columns.date)
     t_col = header.index(columns.ticker) if columns.ticker in header else None
     field_cols = [

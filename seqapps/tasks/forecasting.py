@@ -138,6 +138,8 @@ class ForecastingTask(Task):
     def __init__(self, cfg: ForecastingConfig) -> None:
         super().__init__(cfg)
         self.stats: dict = {}
+        # Position of the close among the input columns (close alone, or O, H, L, C[, V]).
+        self.close_at = 0 if cfg.inputs == "close" else 3
 
     # --- data ------------------------------------------------------------------------
     def _columns(self) -> Columns:
@@ -273,7 +275,7 @@ class ForecastingTask(Task):
         the very same code on raw prices.
         """
         std = self.stats["return_std"]
-        close_at = 0 if self.cfg.inputs == "close" else 3
+        close_at = self.close_at
         log_close = tf.math.log(prices[:, :, close_at])  # (batch, time)
         time = tf.cast(tf.shape(prices)[1], tf.float32)
         level = (log_close - log_close[:, -1:]) / (std * tf.sqrt(time))
@@ -350,8 +352,7 @@ class ForecastingTask(Task):
         return ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
 
     def _scale_targets(self, window: tf.Tensor, future: tf.Tensor) -> tf.Tensor:
-        close_at = 0 if self.cfg.inputs == "close" else 3
-        last = window[:, -1, close_at]
+        last = window[:, -1, self.close_at]
         return tf.math.log(future / last[:, None]) / self._horizon_scale()
 
     # --- model -----------------------------------------------------------------------
@@ -396,7 +397,7 @@ class ForecastingTask(Task):
         origin (walk-forward) evaluation of the fitted model, without refitting.
         """
         cfg = self.cfg
-        close_at = 0 if cfg.inputs == "close" else 3
+        close_at = self.close_at
         out = {k: [] for k in ("ticker", "origin", "last", "actual", *METHODS)}
         bar = progress_bar(self.num_examples(data, split), unit="window")
         for window, future, ticker in self._windows(data, split, 1024, False):
@@ -471,12 +472,15 @@ class ForecastingTask(Task):
             for t in np.unique(f["ticker"]):
                 sel = f["ticker"] == t
                 row = [names[t], int(sel.sum())]
+                scores = {
+                    m: forecast_scores(f["actual"][sel], f[m][sel], f["last"][sel], scale[sel])
+                    for m in METHODS
+                }
                 for m in METHODS:
-                    s = forecast_scores(f["actual"][sel], f[m][sel], f["last"][sel], scale[sel])
+                    mase = scores[m]["mase"]
                     # A ticker listed after the training period has no MASE scale.
-                    row.append("" if np.isnan(s["mase"]).all() else f"{s['mase'].mean():.4f}")
-                s = forecast_scores(f["actual"][sel], f["model"][sel], f["last"][sel], scale[sel])
-                row.append(f"{np.nanmean(s['directional_accuracy']):.4f}")
+                    row.append("" if np.isnan(mase).all() else f"{mase.mean():.4f}")
+                row.append(f"{scores['model']['directional_accuracy'].mean():.4f}")
                 w.writerow(row)
 
     def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
@@ -487,7 +491,7 @@ class ForecastingTask(Task):
         archive = keras.export.ExportArchive()
         archive.track(model)
         n_inputs = len(INPUT_FIELDS[self.cfg.inputs])
-        close_at = 0 if self.cfg.inputs == "close" else 3
+        close_at = self.close_at
 
         # autograph=False: no Python control flow depends on tensors here, and AutoGraph
         # warns that it cannot convert this closure.
