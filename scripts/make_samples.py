@@ -46,7 +46,23 @@ def forecasting(tickers: tuple[str, ...] = ("AAPL", "JPM", "XOM"), since: str = 
     (out / "prices.csv").write_text("\n".join([rows[0], *keep]) + "\n", encoding="utf-8")
 
 
+def ner(sentences: dict[str, int] | None = None) -> None:
+    """CoNLL-2003: the first whole documents of each file up to a sentence count, as is."""
+    sentences = sentences or {"eng.train": 600, "eng.testa": 200, "eng.testb": 200}
+    src = SHARED / "ner" / "conll2003"
+    out = SAMPLES / "ner"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, wanted in sentences.items():
+        kept, count = [], 0
+        for line in (src / name).read_text(encoding="utf-8").splitlines(keepends=True):
+            if line.startswith("-DOCSTART-") and count >= wanted:
+                break  # stop at a document boundary: documents are kept whole
+            kept.append(line)
+            count += line.strip() == "" and bool(kept[-2:-1]) and kept[-2].strip() != ""
+        (out / name).write_text("".join(kept), encoding="utf-8")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("task", choices=["sentiment", "forecasting"])
-    {"sentiment": sentiment, "forecasting": forecasting}[parser.parse_args().task]()
+    parser.add_argument("task", choices=["sentiment", "forecasting", "ner"])
+    {"sentiment": sentiment, "forecasting": forecasting, "ner": ner}[parser.parse_args().task]()

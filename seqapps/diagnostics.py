@@ -204,7 +204,7 @@ def diagnose(
             optimizer=OPTIMIZERS[cfg.optimizer](
                 learning_rate=cfg.learning_rate, global_clipnorm=cfg.clipnorm
             ),
-            **task.compile_args(),
+            **task.compile_args(model),
         )
         init = _mean_profile(model, probe)
         layers_init = _mean_layer_norms(model, probe)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Sequence
+
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 
@@ -96,3 +100,165 @@ class MacroRecall(keras.metrics.Metric):
     def get_config(self) -> dict:
         """Return the constructor arguments."""
         return {**super().get_config(), "num_classes": self.num_classes}
+
+
+# --- entity-level scores (NER) --------------------------------------------------------------
+
+
+def entity_spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
+    """Entities of one sentence as ``(first, last, type)`` token spans, conlleval style.
+
+    An entity starts at ``B-X``, or at ``I-X`` when the previous token is not of type X
+    (so IOB1 and malformed IOB2 read as conlleval reads them); it ends before ``O``, before
+    any ``B-``, and before a token of another type.
+
+    Example:
+        >>> sorted(entity_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"]))
+        [(0, 1, 'PER'), (3, 3, 'LOC'), (4, 4, 'LOC')]
+    """
+    spans, begin, kind = set(), None, ""
+    for i, tag in enumerate([*tags, "O"]):  # the sentinel closes a final entity
+        new_kind = tag[2:] if tag != "O" else ""
+        if begin is not None and (tag.startswith("B-") or new_kind != kind):
+            spans.add((begin, i - 1, kind))
+            begin = None
+        if new_kind and begin is None:
+            begin, kind = i, new_kind
+    return spans
+
+
+def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Entity-level precision / recall / F1 (conlleval semantics), overall and per type.
+
+    A predicted entity counts only if its type and both boundaries match a gold one.
+    Also token accuracy over every token (as conlleval's "accuracy"), and per type the
+    number of gold entities (``support_TYPE``). Scores are fractions in [0, 1].
+
+    Args:
+        gold: sentences of gold tags.
+        pred: sentences of predicted tags, the same lengths.
+
+    Example:
+        >>> entity_scores([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])["f1"]
+        0.0
+    """
+    counts = {"tp": Counter(), "gold": Counter(), "pred": Counter()}
+    correct_tokens = total_tokens = 0
+    for g, p in zip(gold, pred, strict=True):
+        if len(g) != len(p):
+            raise ValueError(f"sentence lengths differ: {len(g)} gold tags, {len(p)} predicted")
+        gs, ps = entity_spans(g), entity_spans(p)
+        counts["gold"].update(s[2] for s in gs)
+        counts["pred"].update(s[2] for s in ps)
+        counts["tp"].update(s[2] for s in gs & ps)
+        correct_tokens += sum(a == b for a, b in zip(g, p, strict=True))
+        total_tokens += len(g)
+
+    def prf(tp: int, n_gold: int, n_pred: int) -> tuple[float, float, float]:
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_gold if n_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+        return precision, recall, f1
+
+    out = {}
+    totals = [sum(c.values()) for c in counts.values()]
+    out["precision"], out["recall"], out["f1"] = prf(*totals)
+    out["accuracy"] = correct_tokens / max(total_tokens, 1)
+    for kind in sorted(set(counts["gold"]) | set(counts["pred"])):
+        p, r, f = prf(counts["tp"][kind], counts["gold"][kind], counts["pred"][kind])
+        out[f"precision_{kind}"], out[f"recall_{kind}"], out[f"f1_{kind}"] = p, r, f
+        out[f"support_{kind}"] = float(counts["gold"][kind])
+    return out
+
+
+def _chunk_flags(tags, mask, kinds, begins):
+    """Per token: entity type id (0 = none), entity starts here, entity ends here.
+
+    ``tags`` ``(batch, time)`` tag ids; ``kinds`` / ``begins`` map a tag id to its type id
+    and to whether it is a ``B-`` tag. Same semantics as :func:`entity_spans`.
+    """
+    kind = tf.where(mask, tf.gather(kinds, tags), 0)
+    begin = tf.gather(begins, tags) & mask
+    before = tf.pad(kind[:, :-1], [[0, 0], [1, 0]])  # type of the previous token
+    start = (kind > 0) & (begin | (before != kind))
+    after = tf.pad(kind[:, 1:], [[0, 0], [0, 1]])
+    next_start = tf.pad(start[:, 1:], [[0, 0], [0, 1]])
+    end = (kind > 0) & ((after != kind) | next_start)
+    return kind, start, end
+
+
+@keras.saving.register_keras_serializable(package="seqapps")
+class EntityF1(keras.metrics.Metric):
+    """Entity-level F1 (conlleval semantics) as a Keras metric, to select epochs by it.
+
+    Targets are ``(batch, time)`` tag ids padded with ``-1``; predictions are the model's
+    ``(batch, time, tags)`` scores, turned into tag ids by ``decode(scores, mask)`` (argmax
+    by default; a CRF's Viterbi decoding for a CRF head). Counts are summed over batches, so
+    the result is the corpus-level micro F1 that :func:`entity_scores` computes. TF ops
+    only (not XLA): compile models using it with ``jit_compile=False``.
+
+    Args:
+        tag_names: IOB2 tag of each id, e.g. ``["O", "B-PER", "I-PER"]``.
+        decode: ``(scores, mask) -> (batch, time)`` int tag ids.
+    """
+
+    def __init__(
+        self,
+        tag_names: Sequence[str],
+        decode: Callable | None = None,
+        name: str = "f1",
+        **kwargs,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.tag_names = list(tag_names)
+        types = sorted({t[2:] for t in self.tag_names if t != "O"})
+        self._kinds = tf.constant(
+            [types.index(t[2:]) + 1 if t != "O" else 0 for t in self.tag_names], tf.int32
+        )
+        self._begins = tf.constant([t.startswith("B-") for t in self.tag_names])
+        self.decode = decode
+        self.counts = self.add_variable(shape=(3,), initializer="zeros", name="counts")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        """Add a batch: ``y_true`` ``(batch, time)`` -1-padded, ``y_pred`` ``(batch, time, tags)``."""
+        gold = tf.cast(y_true, tf.int32)
+        mask = gold >= 0
+        if self.decode is None:
+            pred = tf.cast(tf.argmax(y_pred, axis=-1), tf.int32)
+        else:
+            pred = tf.cast(self.decode(y_pred, mask), tf.int32)
+        gold = tf.where(mask, gold, 0)
+        pred = tf.where(mask, pred, 0)
+        g_kind, g_start, g_end = _chunk_flags(gold, mask, self._kinds, self._begins)
+        p_kind, p_start, p_end = _chunk_flags(pred, mask, self._kinds, self._begins)
+        # A gold entity is found iff at each of its tokens the prediction has the same type,
+        # the same start flag and the same end flag.
+        inside = tf.reshape(g_kind > 0, [-1])
+        differs = (g_kind != p_kind) | (g_start != p_start) | (g_end != p_end)
+        chunk = tf.reshape(tf.cumsum(tf.cast(g_start, tf.int32), axis=1), [-1])
+        # Number entities across the batch: offset each row by the starts of earlier rows.
+        n_starts = tf.reduce_sum(tf.cast(g_start, tf.int32), axis=1)
+        offsets = tf.cumsum(n_starts, exclusive=True)
+        time = tf.shape(gold)[1]
+        chunk = chunk + tf.repeat(offsets, time)
+        chunk = tf.where(inside, chunk, 0)  # segment 0 collects the non-entity tokens
+        n_gold = tf.reduce_sum(n_starts)
+        bad = tf.math.unsorted_segment_max(
+            tf.cast(tf.reshape(differs, [-1]) & inside, tf.int32), chunk, n_gold + 1
+        )[1:]
+        tp = tf.reduce_sum(1 - bad)
+        n_pred = tf.reduce_sum(tf.cast(p_start, tf.int32))
+        self.counts.assign_add(tf.cast(tf.stack([tp, n_gold, n_pred]), self.counts.dtype))
+
+    def result(self):
+        """Micro F1 over every entity seen since the last reset."""
+        tp, n_gold, n_pred = self.counts[0], self.counts[1], self.counts[2]
+        return 2.0 * tp / tf.maximum(n_gold + n_pred, 1.0)
+
+    def reset_state(self) -> None:
+        """Zero the counts."""
+        self.counts.assign(tf.zeros_like(self.counts))
+
+    def get_config(self) -> dict:
+        """Return the constructor arguments (``decode`` is not serialisable and is dropped)."""
+        return {**super().get_config(), "tag_names": self.tag_names}

@@ -65,8 +65,12 @@ class Task:
         """Build the (uncompiled) Keras model; called inside the strategy scope."""
         raise NotImplementedError
 
-    def compile_args(self) -> dict[str, Any]:
-        """Loss and metrics for ``model.compile`` (the trainer adds the optimizer)."""
+    def compile_args(self, model: keras.Model) -> dict[str, Any]:
+        """Loss and metrics for ``model.compile`` (the trainer adds the optimizer).
+
+        ``model`` is the one :meth:`build_model` returned: a loss may need its layers (a
+        CRF loss reads the CRF layer's transition scores).
+        """
         raise NotImplementedError
 
     def fit_args(self, data: Any) -> dict[str, Any]:

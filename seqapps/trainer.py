@@ -216,7 +216,7 @@ def train(
             optimizer = OPTIMIZERS[cfg.optimizer](
                 learning_rate=cfg.learning_rate, global_clipnorm=cfg.clipnorm
             )
-            model.compile(optimizer=optimizer, **task.compile_args())
+            model.compile(optimizer=optimizer, **task.compile_args(model))
         enable_multi_worker_fit(model, strategy)  # no-op for the other strategies
 
         throughput = Throughput(steps_per_epoch * global_batch)

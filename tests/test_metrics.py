@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from seqapps.metrics import MacroRecall, classification_report, confusion_matrix, majority_baseline
+from seqapps.metrics import (
+    EntityF1,
+    MacroRecall,
+    classification_report,
+    confusion_matrix,
+    entity_scores,
+    entity_spans,
+    majority_baseline,
+)
 
 Y_TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 2])
 Y_PRED = np.array([0, 1, 2, 1, 1, 2, 2, 0, 2, 1])
@@ -40,3 +49,77 @@ def test_keras_macro_recall_matches_numpy():
     assert float(metric.result()) == pytest.approx(expected, rel=1e-6)
     metric.reset_state()
     assert float(metric.result()) == 0.0
+
+
+# --- entity-level scores --------------------------------------------------------------------
+
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+def _random_sentences(seed: int, n: int = 300) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    return [[str(t) for t in rng.choice(TAGS, size=rng.integers(1, 12))] for _ in range(n)]
+
+
+def _corrupt(sentences: list[list[str]], seed: int, rate: float) -> list[list[str]]:
+    """Replace a share ``rate`` of the tags by random ones: some entities survive."""
+    rng = np.random.default_rng(seed)
+    return [[str(rng.choice(TAGS)) if rng.random() < rate else t for t in s] for s in sentences]
+
+
+def test_entity_spans_follow_conlleval():
+    assert entity_spans(["O", "I-PER", "I-PER", "B-PER", "I-LOC"]) == {
+        (1, 2, "PER"),
+        (3, 3, "PER"),
+        (4, 4, "LOC"),
+    }
+    assert entity_spans(["B-PER", "I-PER"]) == {(0, 1, "PER")}  # ends at the sentence end
+    assert entity_spans(["O", "O"]) == set()
+
+
+def test_entity_scores_by_hand():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-PER"], ["B-ORG", "B-LOC"]]
+    s = entity_scores(gold, pred)
+    # gold: PER, LOC, ORG; predicted: PER, PER, ORG, LOC; right: PER(0-1), ORG.
+    assert s["precision"] == pytest.approx(2 / 4)
+    assert s["recall"] == pytest.approx(2 / 3)
+    assert s["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+    assert s["accuracy"] == pytest.approx(4 / 6)
+    assert s["f1_LOC"] == 0.0 and s["support_LOC"] == 1.0
+    assert s["f1_ORG"] == 1.0
+
+
+def test_entity_scores_match_seqeval_on_random_tag_sequences():
+    """seqeval's default mode reproduces conlleval; random tags include invalid IOB2."""
+    seqeval = pytest.importorskip("seqeval.metrics")
+    gold = _random_sentences(0)
+    pred = _corrupt(gold, 1, 0.3)
+    ours = entity_scores(gold, pred)
+    assert ours["precision"] == pytest.approx(seqeval.precision_score(gold, pred))
+    assert ours["recall"] == pytest.approx(seqeval.recall_score(gold, pred))
+    assert ours["f1"] == pytest.approx(seqeval.f1_score(gold, pred))
+    report = seqeval.classification_report(gold, pred, output_dict=True)
+    for kind in ("PER", "LOC", "MISC"):
+        assert ours[f"f1_{kind}"] == pytest.approx(report[kind]["f1-score"])
+        assert ours[f"support_{kind}"] == report[kind]["support"]
+
+
+@pytest.mark.parametrize("run", ["eager", "graph"])
+def test_entity_f1_metric_matches_the_python_scorer(run):
+    gold = _random_sentences(2, 64)
+    pred = _corrupt(gold, 3, 0.4)
+    metric = EntityF1(TAGS)
+    index = {t: i for i, t in enumerate(TAGS)}
+    time = max(map(len, gold))
+    for lo in range(0, 64, 16):  # several batches: counts accumulate
+        rows = range(lo, lo + 16)
+        y_true = np.full((16, time), -1, "int32")
+        y_pred = np.zeros((16, time, len(TAGS)), "float32")
+        for r, i in enumerate(rows):
+            y_true[r, : len(gold[i])] = [index[t] for t in gold[i]]
+            y_pred[r, np.arange(len(pred[i])), [index[t] for t in pred[i]]] = 1.0
+            y_pred[r, len(pred[i]) :, 2] = 5.0  # padding predicts I-PER: must be ignored
+        update = metric.update_state if run == "eager" else tf.function(metric.update_state)
+        update(y_true, y_pred)
+    assert float(metric.result()) == pytest.approx(entity_scores(gold, pred)["f1"], abs=1e-6)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from seqapps.errors import ConfigError
 from seqapps.task import Task
 from seqapps.tasks.forecasting import ForecastingTask
+from seqapps.tasks.ner import NerTask
 from seqapps.tasks.sentiment import SentimentTask
 
 TASKS: dict[str, type[Task]] = {
     SentimentTask.name: SentimentTask,
+    NerTask.name: NerTask,
     ForecastingTask.name: ForecastingTask,
 }
 

@@ -372,7 +372,7 @@ class ForecastingTask(Task):
             inputs, {"forecast": out, "quantiles": q}, name=f"forecasting_{cfg.cell}"
         )
 
-    def compile_args(self) -> dict:
+    def compile_args(self, model: keras.Model) -> dict:
         """MSE on scaled log-returns (+ pinball loss for quantile heads); MAE beside it."""
         mae = keras.metrics.MeanAbsoluteError(name="mae")
         if not self.cfg.quantiles:

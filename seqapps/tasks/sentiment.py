@@ -221,7 +221,7 @@ class SentimentTask(Task):
         )(x)
         return keras.Model(token_ids, probs, name=f"sentiment_{cfg.cell}")
 
-    def compile_args(self) -> dict:
+    def compile_args(self, model: keras.Model) -> dict:
         """Sparse cross-entropy; accuracy and macro recall as metrics."""
         return {
             "loss": keras.losses.SparseCategoricalCrossentropy(),
