@@ -220,7 +220,7 @@ class EntityF1(keras.metrics.Metric):
         self.counts = self.add_variable(shape=(3,), initializer="zeros", name="counts")
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        """Add a batch: ``y_true`` ``(batch, time)`` -1-padded, ``y_pred`` ``(batch, time, tags)``."""
+        """Add a batch: -1-padded ``y_true`` ``(batch, time)``, ``y_pred`` ``(b, t, tags)``."""
         gold = tf.cast(y_true, tf.int32)
         mask = gold >= 0
         if self.decode is None:

@@ -1,5 +1,6 @@
-"""CoNLL-style tagged text: one token per line, tag in the last column, blank lines between
-sentences, ``-DOCSTART-`` lines between documents.
+"""CoNLL-style tagged text: one token per line, the tag in the last column.
+
+Blank lines separate sentences and ``-DOCSTART-`` lines separate documents.
 
 Tags are read as IOB1 (the original CoNLL-2003 scheme, ``B-`` only between two adjacent
 entities of one type) or IOB2 (``B-`` at every entity start), detected or configured, and

@@ -1,5 +1,6 @@
-"""Token features for taggers, as TF ops: the same code runs in ``tf.data`` and in the
-SavedModel, which takes raw sentences.
+"""Token features for taggers, as TF ops.
+
+The same code runs in ``tf.data`` and in the SavedModel, which takes raw sentences.
 
 For each token: a word id (lower-cased, digits folded to 0, so "1996" and "2001" share
 one), a case class (see :data:`CASES`) and its character ids. Vocabularies are fitted on
