@@ -73,9 +73,27 @@ def _parser() -> argparse.ArgumentParser:
 def _print_metrics(metrics: dict[str, float], path: Path) -> None:
     # Per-horizon figures (mase_h1, ...) can run to dozens: they stay in the file.
     shown = {k: v for k, v in metrics.items() if not re.search(r"_h\d+$", k)}
-    width = max(map(len, shown))
+    # Per-class / per-type figures (precision_PER, recall_PER, f1_PER, ...) as one table.
+    groups = [k[len("f1_") :] for k in shown if k.startswith("f1_")]
+    stems = (
+        [s for s in ("precision", "recall", "f1", "support") if f"{s}_{groups[0]}" in shown]
+        if groups
+        else []
+    )
+    per_class = {f"{s}_{g}" for s in stems for g in groups}
+    width = max(len(k) for k in shown if k not in per_class)
     for key, value in shown.items():
-        print(f"  {key:<{width}}  {value:.4f}")
+        if key not in per_class:
+            print(f"  {key:<{width}}  {value:.4f}")
+    if groups:
+        name_width = max(map(len, groups))
+        print("  " + " " * name_width + "".join(f"  {s:>9}" for s in stems))
+        for g in groups:
+            cells = "".join(
+                f"  {shown[f'{s}_{g}']:>9.0f}" if s == "support" else f"  {shown[f'{s}_{g}']:>9.4f}"
+                for s in stems
+            )
+            print(f"  {g:<{name_width}}{cells}")
     hidden = len(metrics) - len(shown)
     print(
         f"metrics written to {path}" + (f" (with {hidden} per-horizon figures)" if hidden else "")

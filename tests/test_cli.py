@@ -72,13 +72,32 @@ def test_pipeline_module(tmp_path):
     assert (tmp_path / "run" / "metrics.json").exists()
 
 
+def test_ner_pipeline_prints_per_type_scores_and_entities(tmp_path):
+    tiny = ["units=8", "word_embedding_dim=8", "char_features=8", "epochs=1"]
+    r = subprocess.run(
+        [sys.executable, "-m", "pipelines.ner", *tiny, "--run-dir", str(tmp_path / "run"),
+         "--out", str(tmp_path / "models")],  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "precision     recall         f1    support" in r.stdout
+    assert any(line.split()[:1] == ["PER"] for line in r.stdout.splitlines())
+    r = seqapps("predict", str(tmp_path / "models"), "John lives in New York")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.rstrip("\n").split("\t")[1].startswith("John/")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["train", "sentiment", "epoch=2"], "unknown key epoch; valid keys: data,"),
         (["train", "sentiment", "cell=rnn"], "cell='rnn' is not one of: simple_rnn, lstm, gru"),
         (["train", "sentiment", "data=/no/such/dir"], "/no/such/dir: no such file or directory"),
-        (["train", "parsing"], "unknown task 'parsing'; available: sentiment"),
+        (["train", "parsing"], "unknown task 'parsing'; available: sentiment, ner"),
+        (["train", "ner", "head=hmm"], "head='hmm' is not one of: crf, softmax"),
         (["evaluate", "/no/run"], "not a run directory"),
         (["predict", "/no/model", "hi"], "no SavedModel here"),
     ],

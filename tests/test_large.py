@@ -1,4 +1,4 @@
-"""Real-data checks (``pytest -m large``): train on the full TweetEval data from ../shared."""
+"""Real-data checks (``pytest -m large``): train on the full data sets in ../shared/data."""
 
 from pathlib import Path
 
@@ -50,3 +50,20 @@ def test_sp500_gru_is_not_worse_than_persistence(tmp_path):
     assert metrics["tickers"] == 504
     # Daily prices are close to a random walk: persistence is the bar (docs/BENCHMARKS.md).
     assert metrics["mase_h1"] <= metrics["persistence_mase_h1"] * 1.01
+
+
+CONLL = Path(__file__).resolve().parents[1].parent / "shared/data/ner/conll2003"
+
+
+@pytest.mark.skipif(not CONLL.is_dir(), reason="needs ../shared/data/ner")
+def test_conll2003_two_epochs_lstm_crf_beats_the_lookup_baseline(tmp_path):
+    from seqapps.tasks.ner import NerConfig, NerTask
+
+    cfg = config_lib.resolve(NerConfig, None, [f"data={CONLL}", "epochs=2"])
+    train(NerTask(cfg), tmp_path)
+    metrics = evaluate_run(tmp_path, "test")
+    # eng.testb's published counts (shared/data/ner/SOURCE.md).
+    assert metrics["examples"] == 3453 and metrics["tokens"] == 46435
+    assert sum(metrics[f"support_{t}"] for t in ("LOC", "MISC", "ORG", "PER")) == 5648
+    # Two epochs reach ~0.8 F1; CoNLL-2003's lookup baseline is ~0.6.
+    assert metrics["f1"] > 0.75 > metrics["baseline_f1"]
