@@ -74,9 +74,9 @@ def test_pipeline_module(tmp_path):
 
 def test_ner_pipeline_prints_per_type_scores_and_entities(tmp_path):
     tiny = ["units=8", "word_embedding_dim=8", "char_features=8", "epochs=1"]
+    dirs = ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "models")]
     r = subprocess.run(
-        [sys.executable, "-m", "pipelines.ner", *tiny, "--run-dir", str(tmp_path / "run"),
-         "--out", str(tmp_path / "models")],  # fmt: skip
+        [sys.executable, "-m", "pipelines.ner", *tiny, *dirs],
         capture_output=True,
         text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
