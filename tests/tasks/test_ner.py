@@ -179,3 +179,10 @@ def test_entity_report_table():
     metrics.update(precision_PER=0.5, recall_PER=0.25, f1_PER=1 / 3, support_PER=4.0)
     report = entity_report(metrics, "test")
     assert "| PER | 50.00 | 25.00 | 33.33 | 4 |" in report
+
+
+def test_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    task = make_task("epochs=1", "strategy=mirrored", "devices=CPU:0,CPU:1", "max_train_samples=128")
+    train(task, tmp_path)
+    assert "val_f1" in (tmp_path / "history.csv").read_text()
+    assert json.loads((tmp_path / "train_stats.json").read_text())["replicas"] == 2
