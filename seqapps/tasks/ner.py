@@ -46,7 +46,8 @@ from seqapps.errors import ConfigError, DataError
 from seqapps.layers.chars import CHAR_ENCODERS
 from seqapps.layers.crf import CRF, CRFLoss
 from seqapps.layers.recurrent import recurrent_stack
-from seqapps.metrics import EntityF1, entity_scores, entity_spans
+from seqapps.metrics import EntityF1, confusion_matrix, entity_scores, entity_spans
+from seqapps.plots import plot_confusion_matrix
 from seqapps.progress import progress_bar
 from seqapps.task import Task
 
@@ -350,7 +351,8 @@ class NerTask(Task):
 
         The baseline tags the test sentences with every entity string seen in training,
         as CoNLL-2003's own baseline does (longest match first, its most frequent type).
-        Writes ``ner_report_<split>.md`` (per-type table) into ``out_dir``.
+        Writes ``ner_report_<split>.md`` (per-type table) and ``type_confusion_<split>.png``
+        (entity type of each token, gold against predicted, O included) into ``out_dir``.
         """
         part = data.split(split)
         pred = self.predict_tags(model, part)
@@ -363,6 +365,16 @@ class NerTask(Task):
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"ner_report_{split}.md").write_text(
             entity_report(metrics, f"{split} ({len(part)} sentences)"), encoding="utf-8"
+        )
+        types = ["O", *sorted({entity_type(t) for t in self.tag_names} - {""})]
+        column = {kind: i for i, kind in enumerate(types)}
+        gold = [column.get(entity_type(t) or "O", 0) for s in part.tags for t in s]
+        guess = [column[entity_type(t) or "O"] for s in pred for t in s]
+        plot_confusion_matrix(
+            confusion_matrix(np.array(gold), np.array(guess), len(types)),
+            types,
+            out_dir / f"type_confusion_{split}.png",
+            title=f"{split}: entity type per token (F1 {100 * metrics['f1']:.1f})",
         )
         return metrics
 

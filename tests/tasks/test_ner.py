@@ -127,6 +127,7 @@ def test_trains_and_evaluates(run_dir):
     assert metrics["f1"] > 0.2  # 3 epochs on 607 sentences: far from good, far from zero
     report = (run_dir / "ner_report_test.md").read_text()
     assert "| PER |" in report and "**all**" in report
+    assert (run_dir / "type_confusion_test.png").stat().st_size > 0
     assert json.loads((run_dir / "metrics.json").read_text())["f1"] == metrics["f1"]
 
 
@@ -182,7 +183,9 @@ def test_entity_report_table():
 
 
 def test_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    task = make_task("epochs=1", "strategy=mirrored", "devices=CPU:0,CPU:1", "max_train_samples=128")
+    task = make_task(
+        "epochs=1", "strategy=mirrored", "devices=CPU:0,CPU:1", "max_train_samples=128"
+    )
     train(task, tmp_path)
     assert "val_f1" in (tmp_path / "history.csv").read_text()
     assert json.loads((tmp_path / "train_stats.json").read_text())["replicas"] == 2
