@@ -88,6 +88,9 @@ class NerConfig(RecurrentConfig, TrainConfig):
     max_words: int | None = None
     # Probability that a word seen once in training is read as unknown, per occurrence.
     unk_replace: float = 0.5
+    # Probability that any training word is read as unknown: leans the model on characters
+    # and context, which is all it has for the many test entities never seen in training.
+    word_dropout: float = 0.0
     # One plain file: shares of its sentences held out for validation and test.
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -97,8 +100,8 @@ class NerConfig(RecurrentConfig, TrainConfig):
     def __post_init__(self) -> None:
         TrainConfig.__post_init__(self)
         RecurrentConfig.__post_init__(self)
-        if not 0.0 <= self.unk_replace <= 1.0:
-            raise ConfigError("unk_replace must be in [0, 1]")
+        if not (0.0 <= self.unk_replace <= 1.0 and 0.0 <= self.word_dropout < 1.0):
+            raise ConfigError("unk_replace must be in [0, 1] and word_dropout in [0, 1)")
         if min(self.char_embedding_dim, self.char_features, self.word_embedding_dim) < 1:
             raise ConfigError("char_embedding_dim, char_features, word_embedding_dim must be >= 1")
         if self.char_encoder == "rnn" and self.char_features % 2:
@@ -233,23 +236,26 @@ class NerTask(Task):
 
         ``features``: ``words`` / ``case`` ``(batch, time)`` and ``chars``
         ``(batch, time, chars)`` int32 (those the config uses); ``tags`` ``(batch, time)``
-        int32 padded with -1. When training: reshuffled each epoch, repeated, and
-        singleton words swapped for unknown with probability ``unk_replace``.
+        int32 padded with -1. When training: reshuffled each epoch, repeated, singleton
+        words swapped for unknown with probability ``unk_replace`` and any word with
+        probability ``word_dropout``.
         """
         part = data.split(split)
         ds = self._sentences(part)
         if training:
             ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
             ds = ds.repeat()
-            if self.cfg.unk_replace > 0:
-                ds = ds.map(self._replace_singletons, num_parallel_calls=tf.data.AUTOTUNE)
+            if self.cfg.unk_replace > 0 or self.cfg.word_dropout > 0:
+                ds = ds.map(self._unknown_words, num_parallel_calls=tf.data.AUTOTUNE)
         return self._padded(ds, batch_size, bucketed=True)
 
-    def _replace_singletons(self, features: dict, tags: tf.Tensor):
-        """Swap words seen once in training (ids >= singleton_start) for unknown (id 1)."""
+    def _unknown_words(self, features: dict, tags: tf.Tensor):
+        """Swap words for unknown (id 1): singletons (ids >= singleton_start) and any word."""
         words = features["words"]
-        swap = (words >= self.encoder.singleton_start) & (
-            tf.random.uniform(tf.shape(words)) < self.cfg.unk_replace
+        draw = tf.random.uniform(tf.shape(words))
+        singleton = words >= self.encoder.singleton_start
+        swap = (singleton & (draw < self.cfg.unk_replace)) | (
+            tf.random.uniform(tf.shape(words)) < self.cfg.word_dropout
         )
         return {**features, "words": tf.where(swap, tf.ones_like(words), words)}, tags
 

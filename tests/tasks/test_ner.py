@@ -75,6 +75,18 @@ def test_singletons_become_unknown_only_in_training(task_and_data):
     assert unk_train > 0.3 * singles_eval and singles_train < 0.7 * singles_eval
 
 
+def test_word_dropout_hits_any_word(task_and_data):
+    task, data = task_and_data
+    task.cfg.unk_replace, task.cfg.word_dropout = 0.0, 0.3
+    try:
+        ds = task.make_dataset(data, "train", batch_size=64, training=True)
+        words = np.concatenate([f["words"].numpy().ravel() for f, _ in ds.take(10)])
+    finally:
+        task.cfg.unk_replace, task.cfg.word_dropout = 0.5, 0.0
+    words = words[words > 0]
+    assert 0.25 < (words == 1).mean() < 0.35
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
