@@ -35,6 +35,9 @@ class TrainConfig:
     # Per replica: the global batch is batch_size * number of replicas.
     batch_size: int = 64
     learning_rate: float = 1e-3
+    # Learning-rate decay per epoch: lr / (1 + lr_decay * epoch), as Ma & Hovy (2016) train
+    # their taggers; applied step by step. 0 = constant.
+    lr_decay: float = 0.0
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     # Gradient clipping by global norm (None = off). RNNs can explode; 1.0 is a safe default.
     clipnorm: float | None = 1.0
@@ -55,6 +58,7 @@ class TrainConfig:
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.learning_rate > 0, "learning_rate must be > 0")
+        _check(self.lr_decay >= 0, "lr_decay must be >= 0")
         _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")
         _check(self.patience >= 1, "patience must be >= 1")
         _check(self.grad_profile_every >= 0, "grad_profile_every must be >= 0")

@@ -82,6 +82,21 @@ def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
     raise ConfigError(f"unknown strategy {name!r}")
 
 
+def learning_rate(cfg: config_lib.TrainConfig, steps_per_epoch: int):
+    """``cfg.learning_rate``, or an inverse-time decay by ``cfg.lr_decay`` per epoch.
+
+    Example:
+        >>> cfg = config_lib.TrainConfig(learning_rate=0.1, lr_decay=1.0)
+        >>> round(float(learning_rate(cfg, steps_per_epoch=10)(20)), 4)  # 2 epochs: 0.1 / 3
+        0.0333
+    """
+    if not cfg.lr_decay:
+        return cfg.learning_rate
+    return keras.optimizers.schedules.InverseTimeDecay(
+        cfg.learning_rate, decay_steps=steps_per_epoch, decay_rate=cfg.lr_decay
+    )
+
+
 def worker_index() -> int:
     """Return this process's index among the workers in ``TF_CONFIG`` (0 = chief, or no cluster)."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
@@ -214,7 +229,7 @@ def train(
         with strategy.scope():
             model = task.build_model()
             optimizer = OPTIMIZERS[cfg.optimizer](
-                learning_rate=cfg.learning_rate, global_clipnorm=cfg.clipnorm
+                learning_rate=learning_rate(cfg, steps_per_epoch), global_clipnorm=cfg.clipnorm
             )
             model.compile(optimizer=optimizer, **task.compile_args(model))
         enable_multi_worker_fit(model, strategy)  # no-op for the other strategies
