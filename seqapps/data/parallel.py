@@ -1,0 +1,222 @@
+"""Parallel text for translation: aligned sentence pairs from the usual file layouts.
+
+Layouts read:
+
+- Multi30k (``train.de`` / ``train.en``, ``val.*``, ``test_2016_flickr.*``, plain or
+  ``.gz``; the repository's ``raw/`` and ``tok/`` folders, or the files in one folder);
+- a tab-separated pair file (Anki / Tatoeba style: ``source<TAB>target[<TAB>attribution]``);
+- two aligned plain files (line *i* of one translates line *i* of the other);
+- ``tfds:NAME`` translation data sets (downloads on first use).
+
+A pair whose two sides are both empty lines is skipped and counted; one empty side, unequal
+line counts or a missing column is an error naming the file and line.
+
+Example:
+    >>> pairs = read_aligned("train.de", "train.en")
+    >>> pairs.sources[0], pairs.targets[0]
+    ('Zwei junge weiße Männer sind im Freien ...', 'Two young, White males are outside ...')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from seqapps.data.io import read_lines
+from seqapps.errors import ConfigError, DataError
+
+
+@dataclasses.dataclass
+class Pairs:
+    """Aligned source and target sentences, and how many blank pairs were skipped."""
+
+    sources: list[str]
+    targets: list[str]
+    skipped_blank: int = 0
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def subset(self, index: np.ndarray) -> Pairs:
+        """The pairs at ``index``, in that order."""
+        return Pairs([self.sources[i] for i in index], [self.targets[i] for i in index])
+
+
+@dataclasses.dataclass
+class ParallelData:
+    """Train / val / test pairs."""
+
+    train: Pairs
+    val: Pairs
+    test: Pairs
+
+    def split(self, name: str) -> Pairs:
+        """The split called ``name`` (``train``, ``val`` or ``test``)."""
+        if name not in ("train", "val", "test"):
+            raise ConfigError(f"unknown split {name!r}; use train, val or test")
+        return getattr(self, name)
+
+
+def _pair_up(sources: list[str], targets: list[str], source_path: Path, target_path: Path) -> Pairs:
+    """Check the lines pair up; skip pairs blank on both sides; error on one blank side."""
+    pairs = Pairs([], [])
+    for number, (s, t) in enumerate(zip(sources, targets, strict=True), start=1):
+        s, t = s.strip(), t.strip()
+        if not s and not t:
+            pairs.skipped_blank += 1
+        elif not s or not t:
+            path = source_path if not s else target_path
+            raise DataError(path, "empty line where the other side has a sentence", line=number)
+        else:
+            pairs.sources.append(s)
+            pairs.targets.append(t)
+    if not pairs.sources:
+        raise DataError(source_path, "no sentence pairs")
+    return pairs
+
+
+def read_aligned(source_path: str | Path, target_path: str | Path) -> Pairs:
+    """Read two line-aligned files (UTF-8, optionally ``.gz``) into pairs.
+
+    Raises:
+        DataError: the files have different line counts, or one side of a pair is empty.
+    """
+    source_path, target_path = Path(source_path), Path(target_path)
+    sources, targets = read_lines(source_path), read_lines(target_path)
+    if len(sources) != len(targets):
+        raise DataError(
+            source_path,
+            f"{len(sources)} lines, but {target_path} has {len(targets)}; "
+            "aligned files need one line per sentence on both sides",
+        )
+    return _pair_up(sources, targets, source_path, target_path)
+
+
+def read_tsv(path: str | Path, reverse: bool = False) -> Pairs:
+    """Read ``source<TAB>target[<TAB>more...]`` lines (Anki / Tatoeba exports).
+
+    Args:
+        path: the file.
+        reverse: the first column is the target (e.g. to translate Anki's English -> X
+            files from X into English).
+    """
+    path = Path(path)
+    sources, targets = [], []
+    for number, line in enumerate(read_lines(path), start=1):
+        fields = line.split("\t")
+        if len(fields) < 2:
+            if not line.strip():  # a blank line pairs nothing with nothing
+                sources.append("")
+                targets.append("")
+                continue
+            raise DataError(path, "no tab: expected source<TAB>target", line=number)
+        s, t = (fields[1], fields[0]) if reverse else (fields[0], fields[1])
+        sources.append(s)
+        targets.append(t)
+    return _pair_up(sources, targets, path, path)
+
+
+# Multi30k file stems, and the forms its repository ships (raw: cased; tok: lower-cased,
+# Moses-tokenised, the form most papers score on).
+_MULTI30K_SPLITS = {"train": "train", "val": "val"}
+_MULTI30K_FORMS = {"raw": ("raw", "{stem}.{lang}.gz"), "tok": ("tok", "{stem}.lc.norm.tok.{lang}")}
+
+
+def load_multi30k(
+    directory: str | Path,
+    source_lang: str = "de",
+    target_lang: str = "en",
+    *,
+    form: str = "raw",
+    test_set: str = "test_2016_flickr",
+) -> ParallelData:
+    """Load Multi30k from its repository layout (``raw/``, ``tok/``) or one flat folder.
+
+    In a flat folder the files are ``{train,val,TEST}.{lang}`` (``.gz`` too).
+    """
+    directory = Path(directory)
+    sub, pattern = _MULTI30K_FORMS.get(form, (None, None))
+    if sub is None:
+        raise ConfigError(f"unknown Multi30k form {form!r}; use raw or tok")
+    splits = {**_MULTI30K_SPLITS, "test": test_set}
+
+    def find(stem: str, lang: str) -> Path:
+        candidates = [directory / sub / pattern.format(stem=stem, lang=lang)]
+        candidates += [directory / f"{stem}.{lang}", directory / f"{stem}.{lang}.gz"]
+        for path in candidates:
+            if path.is_file():
+                return path
+        raise DataError(
+            directory,
+            f"no {stem} file for {lang!r} (looked for {', '.join(str(c) for c in candidates)})",
+        )
+
+    return ParallelData(
+        **{
+            split: read_aligned(find(stem, source_lang), find(stem, target_lang))
+            for split, stem in splits.items()
+        }
+    )
+
+
+def split_pairs(
+    pairs: Pairs, *, val_fraction: float, test_fraction: float, seed: int, source: str
+) -> ParallelData:
+    """Split one set of pairs at random (seeded) into train / val / test."""
+    n = len(pairs)
+    n_val, n_test = round(n * val_fraction), round(n * test_fraction)
+    if min(n_val, n_test, n - n_val - n_test) < 1:
+        raise DataError(source, f"{n} pairs are too few to split into train, val and test")
+    order = np.random.default_rng(seed).permutation(n)
+    return ParallelData(
+        train=pairs.subset(order[n_val + n_test :]),
+        val=pairs.subset(order[:n_val]),
+        test=pairs.subset(order[n_val : n_val + n_test]),
+    )
+
+
+def load_tfds_translation(
+    name: str, source_lang: str, target_lang: str, *, val_fraction: float, seed: int
+) -> ParallelData:
+    """Load a TFDS translation set, e.g. ``wmt14_translate/de-en`` (needs internet once)."""
+    import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
+
+    source = f"tfds:{name}"
+    try:
+        builder = tfds.builder(name)
+        builder.download_and_prepare()
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ConfigError(f"{source}: no such TFDS data set") from None
+    except Exception as e:  # network errors come in many types; say what happened
+        raise DataError(
+            source,
+            f"could not download or prepare ({type(e).__name__}: {e})",
+            hint="TFDS downloads need internet; offline, point data= at files",
+        ) from None
+    features = builder.info.features
+    for lang in (source_lang, target_lang):
+        if lang not in features:
+            raise ConfigError(
+                f"{source}: no language {lang!r}; it has {', '.join(features.keys())} "
+                "(set source_lang= / target_lang=)"
+            )
+    available = set(builder.info.splits.keys()) or {"train", "validation", "test"}
+
+    def read(split: str) -> Pairs:
+        sources, targets = [], []
+        for ex in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
+            sources.append(ex[source_lang].decode("utf-8"))
+            targets.append(ex[target_lang].decode("utf-8"))
+        return _pair_up(sources, targets, Path(f"{source}[{split}]"), Path(f"{source}[{split}]"))
+
+    train = read("train")
+    if "validation" in available:
+        return ParallelData(train=train, val=read("validation"), test=read("test"))
+    # No validation split: hold out a seeded share of train.
+    order = np.random.default_rng(seed).permutation(len(train))
+    n_val = max(1, round(len(train) * val_fraction))
+    return ParallelData(
+        train=train.subset(order[n_val:]), val=train.subset(order[:n_val]), test=read("test")
+    )
