@@ -12,9 +12,11 @@ A pair whose two sides are both empty lines is skipped and counted; one empty si
 line counts or a missing column is an error naming the file and line.
 
 Example:
-    >>> pairs = read_aligned("train.de", "train.en")
-    >>> pairs.sources[0], pairs.targets[0]
-    ('Zwei junge weiße Männer sind im Freien ...', 'Two young, White males are outside ...')
+    >>> pairs = read_aligned("multi30k/raw/train.de.gz", "multi30k/raw/train.en.gz")
+    >>> pairs.sources[1]
+    'Mehrere Männer mit Schutzhelmen bedienen ein Antriebsradsystem.'
+    >>> pairs.targets[1]
+    'Several men in hard hats are operating a giant pulley system.'
 """
 
 from __future__ import annotations
