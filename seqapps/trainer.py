@@ -82,7 +82,9 @@ def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
     raise ConfigError(f"unknown strategy {name!r}")
 
 
-def learning_rate(cfg: config_lib.TrainConfig, steps_per_epoch: int):
+def learning_rate(
+    cfg: config_lib.TrainConfig, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """``cfg.learning_rate``, or an inverse-time decay by ``cfg.lr_decay`` per epoch.
 
     Example:
