@@ -1,4 +1,7 @@
-"""Workarounds for Keras 3 + ``tf.distribute.MultiWorkerMirroredStrategy``.
+"""Workarounds for Keras 3 + ``tf.distribute``: multi-worker ``fit``, and more.
+
+The other one: key collisions between MirroredStrategies in one process
+(:func:`mirrored_strategy`, at the end).
 
 Keras 3's ``model.fit`` does not run under MultiWorkerMirroredStrategy (keras-team/keras#20585,
 open as of Keras 3.15). Two places fail, both only in how Keras *reduces per-replica values*:
@@ -15,6 +18,8 @@ test in ``tests/test_multi_worker.py`` fails if a Keras upgrade moves these inte
 """
 
 from __future__ import annotations
+
+import itertools
 
 import keras
 import tensorflow as tf
@@ -56,3 +61,17 @@ def enable_multi_worker_fit(model: keras.Model, strategy: tf.distribute.Strategy
             model._symbolic_build(data_batch=data_batch)
 
     model._maybe_symbolic_build = build_from_local_batch
+
+
+# Each MirroredStrategy numbers its collective ops from the same group key, and TF keeps
+# collective instances for the life of the process, so a second MirroredStrategy that trains
+# in the same process (a notebook, a test suite) collides with the first: "Shape mismatch in
+# the collective instance 100". TF's own tests avoid it by setting this class attribute,
+# which it reads when a strategy is built; giving every strategy its own range does the same.
+_mirrored_strategies = itertools.count()
+
+
+def mirrored_strategy(devices: list[str] | None) -> tf.distribute.MirroredStrategy:
+    """A ``MirroredStrategy`` whose collective keys do not collide with earlier ones."""
+    tf.distribute.MirroredStrategy._collective_key_base = 1000 * next(_mirrored_strategies)
+    return tf.distribute.MirroredStrategy(devices)

@@ -29,7 +29,7 @@ import tensorflow as tf
 import yaml
 
 from seqapps import config as config_lib
-from seqapps.compat import enable_multi_worker_fit
+from seqapps.compat import enable_multi_worker_fit, mirrored_strategy
 from seqapps.errors import ConfigError
 from seqapps.plots import plot_history
 from seqapps.task import Task
@@ -78,7 +78,7 @@ def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
             wanted[0] if wanted else "GPU:0" if gpus else "CPU:0"
         )
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(wanted or None)
+        return mirrored_strategy(wanted or None)
     raise ConfigError(f"unknown strategy {name!r}")
 
 
