@@ -30,10 +30,11 @@ CONFIG = [
     "char_features=50",
     "dropout=0.5",
     "unk_replace=0.5",
+    "word_dropout=0.3",
     "batch_size=32",
     "learning_rate=0.001",
     "clipnorm=5.0",
-    "epochs=25",
+    "epochs=30",
     "patience=5",
 ]
 CELLS = ["lstm-crf-cnn", "lstm-softmax-cnn", "lstm-crf-none", "gru-crf-cnn"]

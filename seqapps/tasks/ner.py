@@ -66,7 +66,7 @@ class NerConfig(RecurrentConfig, TrainConfig):
     units: int = 100
     dropout: float = 0.5
     batch_size: int = 32
-    epochs: int = 25
+    epochs: int = 30
     patience: int = 5
     clipnorm: float | None = 5.0
     # Tag scheme of the input files: iob1, iob2, or auto (IOB1 if some entity starts with
@@ -90,7 +90,7 @@ class NerConfig(RecurrentConfig, TrainConfig):
     unk_replace: float = 0.5
     # Probability that any training word is read as unknown: leans the model on characters
     # and context, which is all it has for the many test entities never seen in training.
-    word_dropout: float = 0.0
+    word_dropout: float = 0.3
     # One plain file: shares of its sentences held out for validation and test.
     val_fraction: float = 0.1
     test_fraction: float = 0.1
