@@ -63,26 +63,32 @@ def test_dataset_batches_are_right_padded_with_minus_one_tags(task_and_data):
 def test_singletons_become_unknown_only_in_training(task_and_data):
     task, data = task_and_data
     start = task.encoder.singleton_start
+    saved = task.cfg.word_dropout
+    task.cfg.word_dropout = 0.0  # singletons only
 
     def unknown_share(training: bool) -> tuple[float, float]:
         ds = task.make_dataset(data, "train", batch_size=64, training=training)
         words = np.concatenate([f["words"].numpy().ravel() for f, _ in ds.take(10)])
         return (words == 1).mean(), (words >= start).mean()
 
-    unk_train, singles_train = unknown_share(True)
-    unk_eval, singles_eval = unknown_share(False)
+    try:
+        unk_train, singles_train = unknown_share(True)
+        unk_eval, singles_eval = unknown_share(False)
+    finally:
+        task.cfg.word_dropout = saved
     assert unk_eval == 0.0  # training words are all known
     assert unk_train > 0.3 * singles_eval and singles_train < 0.7 * singles_eval
 
 
 def test_word_dropout_hits_any_word(task_and_data):
     task, data = task_and_data
+    saved = task.cfg.unk_replace, task.cfg.word_dropout
     task.cfg.unk_replace, task.cfg.word_dropout = 0.0, 0.3
     try:
         ds = task.make_dataset(data, "train", batch_size=64, training=True)
         words = np.concatenate([f["words"].numpy().ravel() for f, _ in ds.take(10)])
     finally:
-        task.cfg.unk_replace, task.cfg.word_dropout = 0.5, 0.0
+        task.cfg.unk_replace, task.cfg.word_dropout = saved
     words = words[words > 0]
     assert 0.25 < (words == 1).mean() < 0.35
 
