@@ -2,9 +2,11 @@
 
 Each token is a word embedding (lower-cased vocabulary, digits folded), a case-class
 embedding and character features (char CNN or char BiRNN); a bidirectional recurrent stack
-reads the sentence, and a linear-chain CRF (or a per-token softmax) picks the tags. Words
-seen once in training are swapped for the unknown word at random while training
-(Lample et al. 2016), so that the unknown-word vector is trained for test-time unknowns.
+reads the sentence, and a linear-chain CRF (or a per-token softmax) picks the tags. While
+training, words seen once are read as the unknown word half of the time (Lample et al.
+2016), so that the unknown-word vector is trained for test-time unknowns, and any word with
+probability ``word_dropout``, so that the model learns to tag from characters and context:
+most test entities of CoNLL-2003 never occur in its training split.
 
 Entity-level F1 with conlleval semantics selects the epoch (``val_f1``) and is the
 reported metric. The SavedModel takes raw sentences, splits them on whitespace in the
@@ -326,8 +328,8 @@ class NerTask(Task):
         return {
             "loss": loss,
             "metrics": [EntityF1(self.tag_names, decode=self.decoder(model))],
-            # The metric's segment ops are not XLA ops (only matters on GPUs: Keras uses XLA
-            # on CPU-only machines never).
+            # The metric's segment ops are not XLA ops. Only matters on GPUs: Keras never
+            # compiles with XLA on CPU-only machines.
             "jit_compile": False,
         }
 
