@@ -6,7 +6,8 @@ reads the sentence, and a linear-chain CRF (or a per-token softmax) picks the ta
 training, words seen once are read as the unknown word half of the time (Lample et al.
 2016), so that the unknown-word vector is trained for test-time unknowns, and any word with
 probability ``word_dropout``, so that the model learns to tag from characters and context:
-most test entities of CoNLL-2003 never occur in its training split.
+46 % of CoNLL-2003's test entities never occur in its training split (32 % of its
+validation entities).
 
 Entity-level F1 with conlleval semantics selects the epoch (``val_f1``) and is the
 reported metric. The SavedModel takes raw sentences, splits them on whitespace in the
