@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from seqapps.data.text import encode_texts, make_vectorizer, standardize_tweet
+from seqapps.data.text import encode_texts, make_vectorizer, standardize_sentence, standardize_tweet
 
 TWEETS = [
     "@Bob Sooooo GOOD!!!! http://t.co/abc #WinningDay :) <3",
@@ -80,3 +80,28 @@ def test_vectorizer_rebuilt_from_vocabulary_gives_same_ids():
     np.testing.assert_array_equal(
         vec(tf.constant(TWEETS)).to_tensor().numpy(), again(tf.constant(TWEETS)).to_tensor().numpy()
     )
+
+
+SENTENCES = [
+    "A man’s “big” dog, running!",
+    "Ein Mann fährt  Fahrrad.",
+    "Two young, White males are outside near many bushes.",
+]
+TOKENISED = [  # Multi30k's tok/ form (Moses), except that Moses writes ' as &apos;
+    'a man \'s " big " dog , running !',
+    "ein mann fährt fahrrad .",
+    "two young , white males are outside near many bushes .",
+]
+
+
+def test_standardize_sentence_matches_the_moses_form():
+    out = standardize_sentence(tf.constant(SENTENCES)).numpy()
+    assert [s.decode() for s in out] == TOKENISED
+
+
+def test_standardize_sentence_eager_equals_dataset_map():
+    eager = standardize_sentence(tf.constant(SENTENCES)).numpy().tolist()
+    mapped = [
+        s.numpy() for s in tf.data.Dataset.from_tensor_slices(SENTENCES).map(standardize_sentence)
+    ]
+    assert eager == mapped
