@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seqapps.data.io import read_lines
+from seqapps.data.io import SPLITS, Splits, prepare_tfds, random_split, read_lines
 from seqapps.errors import ConfigError, DataError
 
 # Canonical class order for sentiment, used whenever a file's labels are these names.
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
-SPLITS = ("train", "val", "test")
 
 
 @dataclasses.dataclass
@@ -35,19 +34,13 @@ class LabeledTexts:
 
 
 @dataclasses.dataclass
-class ClassificationData:
+class ClassificationData(Splits):
     """Train / val / test splits plus the label names (index -> name)."""
 
     train: LabeledTexts
     val: LabeledTexts
     test: LabeledTexts
     label_names: list[str]
-
-    def split(self, name: str) -> LabeledTexts:
-        """Return the split called ``train``, ``val`` or ``test``."""
-        if name not in SPLITS:
-            raise ConfigError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
-        return getattr(self, name)
 
 
 def load_tweeteval(directory: str | Path) -> ClassificationData:
@@ -188,20 +181,9 @@ def _split(
     test_fraction: float,
     seed: int,
 ) -> ClassificationData:
-    n = len(texts)
-    n_val, n_test = int(round(n * val_fraction)), int(round(n * test_fraction))
-    if n - n_val - n_test < 1 or n_val < 1 or n_test < 1:
-        raise DataError(
-            source,
-            f"{n} examples are too few to split into train/val/test "
-            f"with val_fraction={val_fraction}, test_fraction={test_fraction}",
-        )
-    order = np.random.default_rng(seed).permutation(n)
-    parts = {
-        "test": order[:n_test],
-        "val": order[n_test : n_test + n_val],
-        "train": order[n_test + n_val :],
-    }
+    parts = random_split(
+        len(texts), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, source=source
+    )
     splits = {
         k: LabeledTexts([texts[i] for i in idx], labels[idx], f"{source} ({k} part)")
         for k, idx in parts.items()
@@ -225,17 +207,7 @@ def load_tfds(
     import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
 
     source = f"tfds:{name}"
-    try:
-        builder = tfds.builder(name)
-        builder.download_and_prepare()
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ConfigError(f"{source}: no such TFDS data set") from None
-    except Exception as e:  # network errors come in many types; say what happened
-        raise DataError(
-            source,
-            f"could not download or prepare ({type(e).__name__}: {e})",
-            hint="TFDS downloads need internet; offline, point data= at files",
-        ) from None
+    builder = prepare_tfds(name)
     features = builder.info.features
     for key in (text_key, label_key):
         if key not in features:

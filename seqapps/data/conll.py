@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from seqapps.data.io import read_lines
+from seqapps.data.io import Splits, prepare_tfds, random_split, read_lines
 from seqapps.errors import ConfigError, DataError
 
 Scheme = Literal["auto", "iob1", "iob2"]
@@ -52,18 +52,12 @@ class TaggedSentences:
 
 
 @dataclasses.dataclass
-class NerData:
+class NerData(Splits):
     """Train / val / test splits of tagged sentences."""
 
     train: TaggedSentences
     val: TaggedSentences
     test: TaggedSentences
-
-    def split(self, name: str) -> TaggedSentences:
-        """The split called ``name`` (``train``, ``val`` or ``test``)."""
-        if name not in ("train", "val", "test"):
-            raise ConfigError(f"unknown split {name!r}; use train, val or test")
-        return getattr(self, name)
 
 
 def entity_type(tag: str) -> str:
@@ -202,20 +196,14 @@ def load_conll_file(
 ) -> NerData:
     """Load one CoNLL-style file and split its sentences at random (seeded) into three."""
     sentences = read_conll(path, scheme)
-    n = len(sentences)
-    n_val, n_test = round(n * val_fraction), round(n * test_fraction)
-    if min(n_val, n_test, n - n_val - n_test) < 1:
-        raise DataError(
-            path,
-            f"{n} sentences are too few to split into train, val and test",
-            hint="give a directory with train / dev / test files",
-        )
-    order = np.random.default_rng(seed).permutation(n)
-    return NerData(
-        train=sentences.subset(order[n_val + n_test :]),
-        val=sentences.subset(order[:n_val]),
-        test=sentences.subset(order[n_val : n_val + n_test]),
+    parts = random_split(
+        len(sentences),
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        source=path,
     )
+    return NerData(**{split: sentences.subset(index) for split, index in parts.items()})
 
 
 def load_tfds_conll(name: str, tag_key: str = "ner") -> NerData:
@@ -223,17 +211,7 @@ def load_tfds_conll(name: str, tag_key: str = "ner") -> NerData:
     import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
 
     source = f"tfds:{name}"
-    try:
-        builder = tfds.builder(name)
-        builder.download_and_prepare()
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ConfigError(f"{source}: no such TFDS data set") from None
-    except Exception as e:  # network errors come in many types; say what happened
-        raise DataError(
-            source,
-            f"could not download or prepare ({type(e).__name__}: {e})",
-            hint="TFDS downloads need internet; offline, point data= at CoNLL files",
-        ) from None
+    builder = prepare_tfds(name)
     features = builder.info.features
     for key in ("tokens", tag_key):
         if key not in features:

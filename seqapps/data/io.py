@@ -1,12 +1,15 @@
-"""Reading user files with errors that name the file, the line and the problem."""
+"""Reading user files with errors that name the file, the line and the problem; splits."""
 
 from __future__ import annotations
 
 import gzip
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from seqapps.errors import DataError
+import numpy as np
+
+from seqapps.errors import ConfigError, DataError
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -52,3 +55,67 @@ def read_lines(path: str | Path) -> list[str]:
 def sample_dir(task: str) -> Path:
     """Return the directory of the small real sample shipped for ``task``."""
     return Path(str(resources.files("seqapps.data") / "samples" / task))
+
+
+SPLITS = ("train", "val", "test")
+
+
+class Splits:
+    """``split(name)`` for the data-set dataclasses, whose fields include the three splits."""
+
+    def split(self, name: str) -> Any:
+        """Return the split called ``train``, ``val`` or ``test``."""
+        if name not in SPLITS:
+            raise ConfigError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+
+def random_split(
+    n: int, *, val_fraction: float, test_fraction: float, seed: int, source: str | Path
+) -> dict[str, np.ndarray]:
+    """Shuffle ``range(n)`` (seeded) into ``test``, ``val`` and ``train`` index arrays.
+
+    Raises:
+        DataError: a split would be empty.
+
+    Example:
+        >>> {k: len(v) for k, v in random_split(10, val_fraction=0.2, test_fraction=0.1,
+        ...                                     seed=0, source="x").items()}
+        {'test': 1, 'val': 2, 'train': 7}
+    """
+    n_val, n_test = int(round(n * val_fraction)), int(round(n * test_fraction))
+    if n - n_val - n_test < 1 or n_val < 1 or n_test < 1:
+        raise DataError(
+            source,
+            f"{n} examples are too few to split into train/val/test "
+            f"with val_fraction={val_fraction}, test_fraction={test_fraction}",
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+
+
+def prepare_tfds(name: str) -> Any:
+    """Return the TFDS builder ``name``, downloaded and prepared (needs internet once).
+
+    Raises:
+        ConfigError: TFDS has no such data set.
+        DataError: the download or preparation failed (offline, most often).
+    """
+    import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
+
+    try:
+        builder = tfds.builder(name)
+        builder.download_and_prepare()
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ConfigError(f"tfds:{name}: no such TFDS data set") from None
+    except Exception as e:  # network errors come in many types; say what happened
+        raise DataError(
+            f"tfds:{name}",
+            f"could not download or prepare ({type(e).__name__}: {e})",
+            hint="TFDS downloads need internet; offline, point data= at files",
+        ) from None
+    return builder

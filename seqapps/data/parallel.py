@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqapps.data.io import read_lines
+from seqapps.data.io import Splits, prepare_tfds, random_split, read_lines
 from seqapps.errors import ConfigError, DataError
 
 
@@ -47,18 +47,12 @@ class Pairs:
 
 
 @dataclasses.dataclass
-class ParallelData:
+class ParallelData(Splits):
     """Train / val / test pairs."""
 
     train: Pairs
     val: Pairs
     test: Pairs
-
-    def split(self, name: str) -> Pairs:
-        """The split called ``name`` (``train``, ``val`` or ``test``)."""
-        if name not in ("train", "val", "test"):
-            raise ConfigError(f"unknown split {name!r}; use train, val or test")
-        return getattr(self, name)
 
 
 def _pair_up(sources: list[str], targets: list[str], source_path: Path, target_path: Path) -> Pairs:
@@ -167,16 +161,10 @@ def split_pairs(
     pairs: Pairs, *, val_fraction: float, test_fraction: float, seed: int, source: str
 ) -> ParallelData:
     """Split one set of pairs at random (seeded) into train / val / test."""
-    n = len(pairs)
-    n_val, n_test = round(n * val_fraction), round(n * test_fraction)
-    if min(n_val, n_test, n - n_val - n_test) < 1:
-        raise DataError(source, f"{n} pairs are too few to split into train, val and test")
-    order = np.random.default_rng(seed).permutation(n)
-    return ParallelData(
-        train=pairs.subset(order[n_val + n_test :]),
-        val=pairs.subset(order[:n_val]),
-        test=pairs.subset(order[n_val : n_val + n_test]),
+    parts = random_split(
+        len(pairs), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, source=source
     )
+    return ParallelData(**{split: pairs.subset(index) for split, index in parts.items()})
 
 
 def load_tfds_translation(
@@ -186,17 +174,7 @@ def load_tfds_translation(
     import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
 
     source = f"tfds:{name}"
-    try:
-        builder = tfds.builder(name)
-        builder.download_and_prepare()
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ConfigError(f"{source}: no such TFDS data set") from None
-    except Exception as e:  # network errors come in many types; say what happened
-        raise DataError(
-            source,
-            f"could not download or prepare ({type(e).__name__}: {e})",
-            hint="TFDS downloads need internet; offline, point data= at files",
-        ) from None
+    builder = prepare_tfds(name)
     features = builder.info.features
     for lang in (source_lang, target_lang):
         if lang not in features:
