@@ -249,7 +249,9 @@ class NerTask(Task):
             ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
             ds = ds.repeat()
             if self.cfg.unk_replace > 0 or self.cfg.word_dropout > 0:
-                ds = ds.map(self._unknown_words, num_parallel_calls=tf.data.AUTOTUNE)
+                # Sequential on purpose: parallel calls would draw the random numbers in
+                # a varying order, and seeded runs would stop being reproducible.
+                ds = ds.map(self._unknown_words)
         return self._padded(ds, batch_size, bucketed=True)
 
     def _unknown_words(self, features: dict, tags: tf.Tensor):

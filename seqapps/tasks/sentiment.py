@@ -181,7 +181,9 @@ class SentimentTask(Task):
             ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
             ds = ds.repeat()
             if self.cfg.word_dropout > 0:
-                ds = ds.map(self._drop_words, num_parallel_calls=tf.data.AUTOTUNE)
+                # Sequential on purpose: parallel calls would draw the random numbers in
+                # a varying order, and seeded runs would stop being reproducible.
+                ds = ds.map(self._drop_words)
         ds = bucketed_batches(
             ds,
             batch_size=batch_size,

@@ -207,3 +207,12 @@ def test_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     train(task, tmp_path)
     assert "val_f1" in (tmp_path / "history.csv").read_text()
     assert json.loads((tmp_path / "train_stats.json").read_text())["replicas"] == 2
+
+
+def test_same_seed_same_model_with_word_dropout(tmp_path):
+    models = []
+    for name in ("a", "b"):
+        train(make_task("epochs=1", "word_dropout=0.3", "max_train_samples=200"), tmp_path / name)
+        models.append(load_run(tmp_path / name)[1])
+    for w1, w2 in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_array_equal(w1, w2)
