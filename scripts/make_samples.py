@@ -62,7 +62,24 @@ def ner(sentences: dict[str, int] | None = None) -> None:
         (out / name).write_text("".join(kept), encoding="utf-8")
 
 
+def translation(lines: dict[str, int] | None = None) -> None:
+    """Multi30k German-English: the first lines of the raw train / val / test_2016 files."""
+    import gzip
+
+    lines = lines or {"train": 3000, "val": 200, "test_2016_flickr": 200}
+    src = SHARED / "translation" / "multi30k" / "raw"
+    out = SAMPLES / "translation"
+    out.mkdir(parents=True, exist_ok=True)
+    for stem, wanted in lines.items():
+        for lang in ("de", "en"):
+            with gzip.open(src / f"{stem}.{lang}.gz", "rt", encoding="utf-8") as f:
+                kept = [next(f) for _ in range(wanted)]
+            (out / f"{stem}.{lang}").write_text("".join(kept), encoding="utf-8")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("task", choices=["sentiment", "forecasting", "ner"])
-    {"sentiment": sentiment, "forecasting": forecasting, "ner": ner}[parser.parse_args().task]()
+    parser.add_argument("task", choices=["sentiment", "forecasting", "ner", "translation"])
+    builders = {"sentiment": sentiment, "forecasting": forecasting, "ner": ner}
+    builders["translation"] = translation
+    builders[parser.parse_args().task]()

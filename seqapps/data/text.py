@@ -115,3 +115,72 @@ def standardize_sentence(texts: tf.Tensor) -> tf.Tensor:
     x = tf.strings.regex_replace(x, r"([.,!?;:\"()])", " \\1 ")
     x = tf.strings.regex_replace(x, r"\s+", " ")
     return tf.strings.strip(x)
+
+
+# Special tokens of a target vocabulary, after TextVectorization's padding "" (0) and
+# "[UNK]" (1): a decoder starts from START_TOKEN and stops once it emits END_TOKEN.
+START_TOKEN, END_TOKEN = "[start]", "[end]"
+
+
+def sentence_vocabulary(
+    texts: list[str], *, max_tokens: int | None, min_count: int, specials: tuple[str, ...] = ()
+) -> list[str]:
+    """Count the words of ``standardize_sentence(texts)``; return a TextVectorization vocabulary.
+
+    The list starts with ``""`` (padding, id 0), ``"[UNK]"`` (id 1) and ``specials`` (ids
+    2, 3, ...), then the words seen at least ``min_count`` times, most frequent first (ties
+    alphabetical, so the order is reproducible), at most ``max_tokens`` entries in all.
+    """
+    counts: dict[str, int] = {}
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts or [""], tf.string)).batch(4096)
+    for batch in ds.map(lambda t: tf.strings.split(standardize_sentence(t))):
+        for word in batch.flat_values.numpy():
+            counts[word] = counts.get(word, 0) + 1
+    head = ["", "[UNK]", *specials]
+    words = sorted(
+        (w.decode("utf-8") for w, c in counts.items() if c >= min_count),
+        key=lambda w: (-counts[w.encode("utf-8")], w),
+    )
+    words = [w for w in words if w not in head]
+    if max_tokens is not None:
+        words = words[: max(0, max_tokens - len(head))]
+    return head + words
+
+
+def make_sentence_vectorizer(vocabulary: list[str], name: str) -> keras.layers.TextVectorization:
+    """A ragged word-level ``TextVectorization`` over ``standardize_sentence``.
+
+    Args:
+        vocabulary: from :func:`sentence_vocabulary` (starts with ``""`` and ``"[UNK]"``).
+        name: layer name.
+    """
+    layer = keras.layers.TextVectorization(
+        standardize=standardize_sentence,
+        split="whitespace",
+        ragged=True,
+        vocabulary=vocabulary,
+        name=name,
+    )
+    layer.build((None,))  # ExportArchive refuses to track an unbuilt layer
+    return layer
+
+
+def detokenize_sentence(tokens: tf.Tensor) -> tf.Tensor:
+    """Join word tokens into readable text: the inverse of :func:`standardize_sentence`.
+
+    Takes ``(batch, None)`` string tokens (ragged, or dense padded with ``""``) and returns
+    ``(batch,)`` strings: punctuation attached to its word, clitics re-joined ("man 's" ->
+    "man's"), the first letter upper-cased (the vocabulary is lower case).
+
+    Example:
+        >>> detokenize_sentence(tf.ragged.constant([["a", "man", "'s", "dog", "."]]))
+        <tf.Tensor: ... numpy=array([b"A man's dog."], dtype=object)>
+    """
+    x = tf.strings.strip(tf.strings.reduce_join(tokens, axis=-1, separator=" "))
+    x = tf.strings.regex_replace(x, r"\s+", " ")  # padding "" leaves double spaces
+    x = tf.strings.regex_replace(x, r" ([.,!?;:)])", "\\1")
+    x = tf.strings.regex_replace(x, r"\( ", "(")
+    x = tf.strings.regex_replace(x, r"(\w) '(\w)", "\\1'\\2")
+    first = tf.strings.substr(x, 0, 1, unit="UTF8_CHAR")
+    rest = tf.strings.regex_replace(x, r"^.", "")  # RE2's "." is one UTF-8 character
+    return tf.strings.upper(first, encoding="utf-8") + rest

@@ -39,6 +39,12 @@ def masked_softmax(scores: Any, mask: Any | None) -> Any:
 class _Attention(keras.layers.Layer):
     """Shared call logic: score, masked softmax, weighted sum."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # A query from a masked recurrent layer carries a Keras mask; let it pass through
+        # (padded decoder steps are masked by the loss) instead of warning that it is lost.
+        self.supports_masking = True
+
     def keys(self, values: Any) -> Any:
         """Project ``values`` ``(batch, time, d)`` once for :meth:`call`'s ``keys``."""
         raise NotImplementedError
