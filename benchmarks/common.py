@@ -134,3 +134,21 @@ def benchmark_main(
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(table(out))
+
+
+# One row of a per-cell table: label, metric key(s) (several are joined with " / "), scale,
+# format spec ("d" rounds to an integer).
+Row = tuple[str, str | tuple[str, ...], float, str]
+
+
+def cell_table(out: dict, cells: list[str], rows: list[Row]) -> str:
+    """Markdown table with one column per benchmark cell, reading ``<cell>_<key>`` from ``out``."""
+    lines = ["| | " + " | ".join(cells) + " |", "|---|" + "---:|" * len(cells)]
+    for label, keys, scale, fmt in rows:
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        values = []
+        for c in cells:
+            parts = [out[f"{c}_{k}"] * scale for k in keys]
+            values.append(" / ".join(format(int(v) if fmt == "d" else v, fmt) for v in parts))
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
+    return "\n".join(lines)

@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, latency, peak_rss_mb
+from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb
 
 # The documented benchmark configuration (docs/BENCHMARKS.md quotes its results); the
 # NerConfig defaults are the same values.
@@ -114,15 +114,7 @@ def markdown_table(out: dict) -> str:
             ",.0f",
         ),
     ]
-    lines = ["| | " + " | ".join(cells) + " |", "|---|" + "---:|" * len(cells)]
-    for label, keys, scale, fmt in rows:
-        keys = keys if isinstance(keys, tuple) else (keys,)
-        values = []
-        for c in cells:
-            parts = [out[f"{c}_{k}"] * scale for k in keys]
-            values.append(" / ".join(format(int(v) if fmt == "d" else v, fmt) for v in parts))
-        lines.append(f"| {label} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
+    return cell_table(out, cells, rows)
 
 
 def main() -> None:

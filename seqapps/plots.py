@@ -136,3 +136,25 @@ def plot_gradient_profiles(results: dict[str, dict], path: str | Path, title: st
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_attention(
+    maps: list[tuple[np.ndarray, list[str], list[str]]], path: str | Path, title: str = "attention"
+) -> None:
+    """Save attention heat maps side by side: one ``(weights, source words, output words)`` each.
+
+    ``weights`` is ``(len(output words), len(source words))``; each row sums to one.
+    """
+    widths = [max(3.0, 0.38 * len(src) + 1.5) for _, src, _ in maps]
+    height = max(3.0, 0.32 * max(len(out) for _, _, out in maps) + 1.5)
+    fig, axes = plt.subplots(1, len(maps), figsize=(sum(widths), height), squeeze=False)
+    for ax, (weights, src, out) in zip(axes[0], maps, strict=True):
+        ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(src)), src, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(out)), out, fontsize=8)
+        ax.set_xlabel("source")
+    axes[0][0].set_ylabel("output")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

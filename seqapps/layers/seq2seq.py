@@ -222,7 +222,9 @@ class AttentiveDecoder(keras.layers.Layer):
                     summary[:, None, :], (ops.shape(x)[0], ops.shape(x)[1], self.context_dim)
                 )
         else:
-            context, weights = self.attention(x, encoder_outputs, values_mask=encoder_mask, keys=keys)
+            context, weights = self.attention(
+                x, encoder_outputs, values_mask=encoder_mask, keys=keys
+            )
         hidden = self.combine(ops.concatenate([x, ops.cast(context, x.dtype)], axis=-1))
         return self.logits(self.dropout(hidden, training=training)), weights
 
@@ -243,13 +245,17 @@ class AttentiveDecoder(keras.layers.Layer):
         mask = ops.not_equal(tokens, 0)
         x = self.dropout(self.embedding(tokens), training=training)  # (batch, steps, emb)
         for i, (rnn, state) in enumerate(zip(self.rnns, self.initial_state(summary), strict=True)):
-            x = rnn(x, initial_state=state, mask=mask, training=training)[0]  # (batch, steps, units)
+            x = rnn(x, initial_state=state, mask=mask, training=training)[
+                0
+            ]  # (batch, steps, units)
             if i < len(self.rnns) - 1:
                 x = self.dropout(x, training=training)
         logits, weights = self._predict(x, encoder_outputs, encoder_mask, summary, None, training)
         return (logits, weights) if return_attention else logits
 
-    def compute_output_spec(self, tokens: Any, *args: Any, return_attention: bool = False, **kwargs: Any):  # noqa: D102
+    def compute_output_spec(
+        self, tokens: Any, *args: Any, return_attention: bool = False, **kwargs: Any
+    ):  # noqa: D102
         batch, steps = tokens.shape
         logits = keras.KerasTensor((batch, steps, self.vocab_size), dtype="float32")
         if return_attention:
@@ -266,7 +272,8 @@ class AttentiveDecoder(keras.layers.Layer):
         summary: Any,
     ) -> tuple[Any, list[list[Any]], Any | None]:
         """One inference step: previous tokens ``(n,)`` -> logits ``(n, vocab)``, new states,
-        attention weights ``(n, source time)`` (None without attention)."""
+        attention weights ``(n, source time)`` (None without attention).
+        """
         x = self.embedding(tokens)  # (n, emb)
         new_states = []
         for rnn, state in zip(self.rnns, states, strict=True):

@@ -7,10 +7,12 @@ from seqapps.task import Task
 from seqapps.tasks.forecasting import ForecastingTask
 from seqapps.tasks.ner import NerTask
 from seqapps.tasks.sentiment import SentimentTask
+from seqapps.tasks.translation import TranslationTask
 
 TASKS: dict[str, type[Task]] = {
     SentimentTask.name: SentimentTask,
     NerTask.name: NerTask,
+    TranslationTask.name: TranslationTask,
     ForecastingTask.name: ForecastingTask,
 }
 
