@@ -1,6 +1,7 @@
 """Multi30k German->English benchmark: attention vs none, GRU vs LSTM, greedy vs beam.
 
-    python -m benchmarks.translation --data ../shared/data/translation/multi30k --out bench_out/translation.json
+    python -m benchmarks.translation --data ../shared/data/translation/multi30k \
+        --out bench_out/translation.json
 
 Each cell (``CELL-ATTENTION``, e.g. ``gru-bahdanau``) runs in a fresh process: train on the
 29,000 training pairs, select the epoch on val (per-token cross-entropy), translate val and

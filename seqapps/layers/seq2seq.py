@@ -253,9 +253,9 @@ class AttentiveDecoder(keras.layers.Layer):
         logits, weights = self._predict(x, encoder_outputs, encoder_mask, summary, None, training)
         return (logits, weights) if return_attention else logits
 
-    def compute_output_spec(
+    def compute_output_spec(  # noqa: D102
         self, tokens: Any, *args: Any, return_attention: bool = False, **kwargs: Any
-    ):  # noqa: D102
+    ):
         batch, steps = tokens.shape
         logits = keras.KerasTensor((batch, steps, self.vocab_size), dtype="float32")
         if return_attention:
@@ -271,8 +271,10 @@ class AttentiveDecoder(keras.layers.Layer):
         encoder_mask: Any,
         summary: Any,
     ) -> tuple[Any, list[list[Any]], Any | None]:
-        """One inference step: previous tokens ``(n,)`` -> logits ``(n, vocab)``, new states,
-        attention weights ``(n, source time)`` (None without attention).
+        """One inference step from the previous tokens ``(n,)``.
+
+        Returns logits ``(n, vocab)``, the new states and the attention weights
+        ``(n, source time)`` (None without attention).
         """
         x = self.embedding(tokens)  # (n, emb)
         new_states = []

@@ -305,13 +305,12 @@ class TranslationTask(Task):
         return {"loss": loss}
 
     # --- inference -------------------------------------------------------------------
-    def decode(
-        self, model: keras.Model, source: tf.Tensor, beam_width: int
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Translate source ids ``(batch, time)`` into target ids; traceable.
+    def decoder_step(self, model: keras.Model, source: tf.Tensor) -> tuple:
+        """Encode source ids ``(batch, time)``; return ``(step_fn, state)`` for the searches.
 
-        Returns ``tokens`` ``(batch, steps)`` int32 (end token included, 0 after it) and
-        ``lengths`` ``(batch,)`` int32 counting the end token. ``beam_width`` 1 is greedy.
+        ``step_fn(tokens, state) -> (log_probs, state)`` is the interface of
+        :mod:`seqapps.layers.decoding`; padding and ``[start]`` are never proposed, nor is
+        ``[end]`` first (an undertrained model would otherwise rank the empty output best).
         """
         encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
         outputs, summary = encoder(source, training=False)
@@ -322,8 +321,6 @@ class TranslationTask(Task):
             "mask": tf.not_equal(source, 0),
             "summary": summary,
         }
-        # Padding and the start token are never outputs, nor is the end token first: an
-        # undertrained model would otherwise rank the empty translation best.
         ids = tf.range(decoder.vocab_size)
         never = (ids == 0) | (ids == _START_ID)
 
@@ -341,6 +338,17 @@ class TranslationTask(Task):
             logits = tf.where(banned, tf.constant(-1e9, logits.dtype), logits)
             return tf.nn.log_softmax(logits), {**state, "rnn": rnn}
 
+        return step_fn, state
+
+    def decode(
+        self, model: keras.Model, source: tf.Tensor, beam_width: int
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Translate source ids ``(batch, time)`` into target ids; traceable.
+
+        Returns ``tokens`` ``(batch, steps)`` int32 (end token included, 0 after it) and
+        ``lengths`` ``(batch,)`` int32 counting the end token. ``beam_width`` 1 is greedy.
+        """
+        step_fn, state = self.decoder_step(model, source)
         common = {
             "batch_size": tf.shape(source)[0],
             "start_id": _START_ID,

@@ -1,7 +1,15 @@
 import numpy as np
 import tensorflow as tf
 
-from seqapps.data.text import encode_texts, make_vectorizer, standardize_sentence, standardize_tweet
+from seqapps.data.text import (
+    detokenize_sentence,
+    encode_texts,
+    make_sentence_vectorizer,
+    make_vectorizer,
+    sentence_vocabulary,
+    standardize_sentence,
+    standardize_tweet,
+)
 
 TWEETS = [
     "@Bob Sooooo GOOD!!!! http://t.co/abc #WinningDay :) <3",
@@ -105,3 +113,40 @@ def test_standardize_sentence_eager_equals_dataset_map():
         s.numpy() for s in tf.data.Dataset.from_tensor_slices(SENTENCES).map(standardize_sentence)
     ]
     assert eager == mapped
+
+
+def test_sentence_vocabulary_orders_by_count_and_keeps_specials_first():
+    texts = ["A man runs.", "a dog runs!", "The man's dog", "a cat"]
+    vocab = sentence_vocabulary(texts, max_tokens=None, min_count=2, specials=("[start]", "[end]"))
+    # a:3; dog, man, runs: 2 each (alphabetical among equals); the rest once.
+    assert vocab == ["", "[UNK]", "[start]", "[end]", "a", "dog", "man", "runs"]
+    capped = sentence_vocabulary(texts, max_tokens=5, min_count=1)
+    assert capped == ["", "[UNK]", "a", "dog", "man"]
+
+
+def test_sentence_vectorizer_maps_rare_words_to_unk():
+    vocab = sentence_vocabulary(["a man runs", "a man"], max_tokens=None, min_count=2)
+    layer = make_sentence_vectorizer(vocab, "v")
+    assert layer(tf.constant(["A MAN runs."])).to_list() == [[2, 3, 1, 1]]
+
+
+DETOK = [
+    ("A man's dog, in (big) trouble!", "A man's dog, in (big) trouble!"),
+    ("zwei hunde: einer läuft.", "Zwei hunde: einer läuft."),  # case is lost, but for the first
+    ("über die brücke", "Über die brücke"),
+    ("", ""),
+]
+
+
+def test_detokenize_inverts_standardize():
+    for text, want in DETOK:
+        tokens = tf.strings.split(standardize_sentence(tf.constant([text])))
+        assert detokenize_sentence(tokens).numpy()[0].decode() == want
+
+
+def test_detokenize_skips_padding_and_eager_equals_dataset_map():
+    dense = tf.constant([["a", "dog", ".", ""], ["", "", "", ""]])
+    eager = detokenize_sentence(dense).numpy().tolist()
+    assert eager == [b"A dog.", b""]
+    mapped = next(iter(tf.data.Dataset.from_tensors(dense).map(detokenize_sentence)))
+    assert mapped.numpy().tolist() == eager
