@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, latency, peak_rss_mb
+from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb
 
 # The documented benchmark configuration (docs/BENCHMARKS.md quotes its results).
 CONFIG = [
@@ -86,12 +86,22 @@ def markdown_table(out: dict) -> str:
         ("**test macro recall** (TweetEval metric)", "macro_recall", 100, ".1f"),
         ("test macro F1", "macro_f1", 100, ".1f"),
         ("test accuracy", "accuracy", 100, ".1f"),
-        ("test recall negative / neutral / positive", None, 100, ".1f"),
+        (
+            "test recall negative / neutral / positive",
+            ("recall_negative", "recall_neutral", "recall_positive"),
+            100,
+            ".1f",
+        ),
         ("epochs run (best epoch + patience)", "epochs_run", 1, "d"),
         ("training samples/s", "train_samples_per_second", 1, ",.0f"),
         ("training wall time, data loading included (s)", "wall_seconds", 1, ",.0f"),
         ("peak RSS (MiB)", "peak_rss_mb", 1, ",.0f"),
-        ("SavedModel latency, 1 tweet, p50 / p95 (ms)", None, 1, ".1f"),
+        (
+            "SavedModel latency, 1 tweet, p50 / p95 (ms)",
+            ("export_latency_one_p50_ms", "export_latency_one_p95_ms"),
+            1,
+            ".1f",
+        ),
         (
             "SavedModel throughput, batches of 256 (tweets/s)",
             "export_batch256_tweets_per_second",
@@ -99,21 +109,7 @@ def markdown_table(out: dict) -> str:
             ",.0f",
         ),
     ]
-    lines = ["| | " + " | ".join(cells) + " |", "|---|" + "---:|" * len(cells)]
-    for label, key, scale, fmt in rows:
-        values = []
-        for c in cells:
-            if label.startswith("test recall"):
-                parts = [out[f"{c}_recall_{n}"] for n in ("negative", "neutral", "positive")]
-                values.append(" / ".join(format(v * scale, fmt) for v in parts))
-            elif label.startswith("SavedModel latency"):
-                parts = [out[f"{c}_export_latency_one_p{q}_ms"] for q in (50, 95)]
-                values.append(" / ".join(format(v, fmt) for v in parts))
-            else:
-                v = out[f"{c}_{key}"] * scale
-                values.append(format(int(v) if fmt == "d" else v, fmt))
-        lines.append(f"| {label} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
+    return cell_table(out, cells, rows)
 
 
 def main() -> None:
