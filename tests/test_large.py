@@ -67,3 +67,19 @@ def test_conll2003_three_epochs_lstm_crf_beats_the_lookup_baseline(tmp_path):
     assert sum(metrics[f"support_{t}"] for t in ("LOC", "MISC", "ORG", "PER")) == 5648
     # Three epochs reach ~0.86 val F1 (docs/BENCHMARKS.md); the lookup baseline is ~0.6.
     assert metrics["f1"] > 0.75 > metrics["baseline_f1"]
+
+
+MULTI30K = Path(__file__).resolve().parents[1].parent / "shared/data/translation/multi30k"
+
+
+@pytest.mark.skipif(not MULTI30K.is_dir(), reason="needs ../shared/data/translation")
+def test_multi30k_four_epochs_translates(tmp_path):
+    from seqapps.tasks.translation import TranslationConfig, TranslationTask
+
+    cfg = config_lib.resolve(TranslationConfig, None, [f"data={MULTI30K}", "epochs=4"])
+    train(TranslationTask(cfg), tmp_path)  # about 12 minutes on 2 CPU cores
+    metrics = evaluate_run(tmp_path, "test")
+    assert metrics["examples"] == 1000
+    # After 4 of the benchmark's 12 epochs the validation perplexity is ~50 (~3.9 nats).
+    assert metrics["perplexity"] < 80
+    assert metrics["bleu"] > 10.0 and metrics["chrf"] > 30.0

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
 from seqapps.data.batching import bucketed_batches
-from seqapps.data.io import sample_dir
+from seqapps.data.io import SPLITS, sample_dir
 from seqapps.data.parallel import (
     Pairs,
     ParallelData,
@@ -148,6 +148,7 @@ class TranslationTask(Task):
         langs = (cfg.source_lang, cfg.target_lang)
         prefix = [Path(f"{cfg.data}.{lang}") for lang in langs]
         split = {"val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction}
+        pairs = Pairs([], [])  # one file's pairs, before splitting
         if cfg.data == "sample":
             data = load_multi30k(sample_dir("translation"), *langs, form=cfg.form)
         elif cfg.data.startswith("tfds:"):
@@ -169,6 +170,9 @@ class TranslationTask(Task):
                 hint=f"data= takes 'sample', a Multi30k folder, a TSV pair file, a prefix P of "
                 f"aligned files P.{cfg.source_lang} / P.{cfg.target_lang}, or tfds:NAME",
             )
+        blank = pairs.skipped_blank + sum(data.split(s).skipped_blank for s in SPLITS)
+        if blank:
+            print(f"translation: skipped {blank} pairs blank on both sides")
         if cfg.max_train_samples and cfg.max_train_samples < len(data.train):
             keep = np.random.default_rng(cfg.seed).permutation(len(data.train))
             data.train = data.train.subset(np.sort(keep[: cfg.max_train_samples]))

@@ -92,11 +92,12 @@ def test_config_checks():
         make_task("beam_width=0")
 
 
-def test_reads_tsv_pairs_and_aligned_files(tmp_path):
+def test_reads_tsv_pairs_and_aligned_files(tmp_path, capsys):
     lines = [f"Satz {i} hier.\tSentence {i} here.\tCC-BY attribution" for i in range(40)]
-    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "pairs.tsv").write_text("\n".join([*lines, ""]) + "\n\n", encoding="utf-8")
     data = make_task(f"data={tmp_path / 'pairs.tsv'}").load_data()
     assert len(data.train) + len(data.val) + len(data.test) == 40
+    assert "skipped 2 pairs blank on both sides" in capsys.readouterr().out
     assert data.train.sources[0].startswith("Satz") and data.train.targets[0].startswith("Sentence")
     (tmp_path / "corpus.de").write_text("Hallo Welt.\nGuten Tag.\n" * 10, encoding="utf-8")
     (tmp_path / "corpus.en").write_text("Hello world.\nGood day.\n" * 10, encoding="utf-8")
