@@ -196,13 +196,20 @@ class AttentiveDecoder(keras.layers.Layer):
         self.combine.build((None, None, self.units + self.context_dim))
         self.logits.build((None, None, self.units))
 
+    def _ensure_built(self) -> None:
+        """Build on first use: inference may call :meth:`step` before any teacher forcing."""
+        if not self.built:
+            self.build((None, None))
+
     def initial_state(self, summary: Any) -> list[list[Any]]:
         """Start states of every recurrent layer, from the encoder summary ``(batch, context)``."""
+        self._ensure_built()
         states = [bridge(summary) for bridge in self.bridges]  # each (batch, units)
         return [list(states) for _ in self.rnns]
 
     def keys(self, encoder_outputs: Any) -> Any:
         """The attention keys of ``encoder_outputs``: compute once, pass to every :meth:`step`."""
+        self._ensure_built()
         return encoder_outputs if self.attention is None else self.attention.keys(encoder_outputs)
 
     def _predict(
@@ -276,6 +283,7 @@ class AttentiveDecoder(keras.layers.Layer):
         Returns logits ``(n, vocab)``, the new states and the attention weights
         ``(n, source time)`` (None without attention).
         """
+        self._ensure_built()
         x = self.embedding(tokens)  # (n, emb)
         new_states = []
         for rnn, state in zip(self.rnns, states, strict=True):

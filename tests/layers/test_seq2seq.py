@@ -83,3 +83,16 @@ def test_bad_arguments():
         AttentiveDecoder(10, 4, cell="gru", units=4, context_dim=4, attention="dot")
     with pytest.raises(ValueError, match="unknown cell"):
         AttentiveDecoder(10, 4, cell="rnn", units=4, context_dim=4)
+
+
+def test_decoder_steps_before_any_teacher_forcing():
+    decoder = AttentiveDecoder(20, 4, cell="lstm", units=6, context_dim=5, attention="luong")
+    outputs, summary = np.ones((2, 3, 5), "float32"), np.ones((2, 5), "float32")
+    states = decoder.initial_state(summary)
+    assert decoder.built
+    count = len(decoder.weights)
+    logits, states, weights = decoder.step(
+        np.array([2, 2]), states, outputs, decoder.keys(outputs), np.ones((2, 3), bool), summary
+    )
+    assert logits.shape == (2, 20) and weights.shape == (2, 3)
+    assert len(decoder.weights) == count  # built once
