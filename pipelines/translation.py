@@ -4,7 +4,7 @@ Run (the packaged Multi30k sample, 3,000 German-English training pairs; a small 
 few minutes on 2 CPU cores; expect rough translations of frequent phrases only)::
 
     python -m pipelines.translation units=64 embedding_dim=64 dropout=0 learning_rate=0.003 \
-        batch_size=32 epochs=15 --run-dir runs/translation
+        batch_size=32 epochs=25 --run-dir runs/translation
 
 On Multi30k (train 29,000 pairs, select on val, report test_2016_flickr; GRU encoder-decoder
 with Bahdanau attention and beam search; docs/BENCHMARKS.md has the measured BLEU and
