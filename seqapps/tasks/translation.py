@@ -377,7 +377,8 @@ class TranslationTask(Task):
         """Translate raw sentences (batched, with a progress bar); detokenised strings."""
         vectorizer, n = self.source_vectorizer, self.cfg.max_length
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        # autograph=False: the loops are explicit tf.while_loops; AutoGraph only warns here.
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
         def run(texts: tf.Tensor) -> tf.Tensor:
             source = encode_texts(vectorizer, texts, n).to_tensor()
             return self.to_text(self.decode(model, source, beam_width)[0])
@@ -478,7 +479,9 @@ class TranslationTask(Task):
         archive.track(self.target_vectorizer)
         vectorizer, n, width = self.source_vectorizer, self.cfg.max_length, self.cfg.beam_width
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="sentences")], autograph=False
+        )
         def serve(sentences: tf.Tensor) -> dict[str, tf.Tensor]:
             source = encode_texts(vectorizer, sentences, n).to_tensor()  # right padded
             return {"translations": self.to_text(self.decode(model, source, width)[0])}
