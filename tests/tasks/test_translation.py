@@ -56,6 +56,22 @@ def test_batches_are_shifted_and_right_padded(task_and_data):
     assert seen == len(data.val)
 
 
+def test_tokeniser_eager_equals_dataset_map(task_and_data):
+    from seqapps.data.text import encode_texts
+
+    task, data = task_and_data
+    texts = tf.constant(data.val.sources[:50])
+    eager = encode_texts(task.source_vectorizer, texts, 50).to_tensor().numpy()
+    mapped = tf.data.Dataset.from_tensors(texts).map(
+        lambda t: encode_texts(task.source_vectorizer, t, 50).to_tensor()
+    )
+    np.testing.assert_array_equal(next(iter(mapped)).numpy(), eager)
+    ids = tf.constant([[5, 6, 3, 0], [7, 3, 0, 0]])
+    words = task.to_text(ids).numpy().tolist()
+    assert words == next(iter(tf.data.Dataset.from_tensors(ids).map(task.to_text))).numpy().tolist()
+    assert "[end]" not in words[0].decode()
+
+
 def test_long_pairs_are_dropped_from_training_only(capsys):
     task = make_task("max_length=12")
     data = task.load_data()
