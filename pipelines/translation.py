@@ -7,8 +7,8 @@ few minutes on 2 CPU cores; expect rough translations of frequent phrases only):
         batch_size=32 epochs=25 --run-dir runs/translation
 
 On Multi30k (train 29,000 pairs, select on val, report test_2016_flickr; GRU encoder-decoder
-with Bahdanau attention and beam search; docs/BENCHMARKS.md has the measured BLEU and
-runtime on 2 CPU cores)::
+with Bahdanau attention and beam search: test BLEU 30.6 after about 36 minutes of training on
+2 CPU cores, docs/BENCHMARKS.md)::
 
     python -m pipelines.translation data=../shared/data/translation/multi30k --run-dir runs/m30k
 
