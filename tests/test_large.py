@@ -73,13 +73,14 @@ MULTI30K = Path(__file__).resolve().parents[1].parent / "shared/data/translation
 
 
 @pytest.mark.skipif(not MULTI30K.is_dir(), reason="needs ../shared/data/translation")
-def test_multi30k_four_epochs_translates(tmp_path):
+def test_multi30k_eight_epochs_translates(tmp_path):
     from seqapps.tasks.translation import TranslationConfig, TranslationTask
 
-    cfg = config_lib.resolve(TranslationConfig, None, [f"data={MULTI30K}", "epochs=4"])
-    train(TranslationTask(cfg), tmp_path)  # about 12 minutes on 2 CPU cores
+    cfg = config_lib.resolve(TranslationConfig, None, [f"data={MULTI30K}", "epochs=8"])
+    train(TranslationTask(cfg), tmp_path)  # about 20 minutes on 2 CPU cores
     metrics = evaluate_run(tmp_path, "test")
     assert metrics["examples"] == 1000
-    # After 4 of the benchmark's 12 epochs the validation perplexity is ~50 (~3.9 nats).
-    assert metrics["perplexity"] < 80
-    assert metrics["bleu"] > 10.0 and metrics["chrf"] > 30.0
+    # The benchmark's run had validation perplexity 16.8 after 8 epochs (7.4 after 12, when
+    # it scored 30.6 BLEU); the GRU without attention scored 16.9 BLEU at perplexity 10.8.
+    assert metrics["perplexity"] < 25
+    assert metrics["bleu"] > 12.0 and metrics["chrf"] > 30.0
