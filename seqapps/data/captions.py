@@ -1,0 +1,161 @@
+"""Images with reference captions, from the usual layouts (groundwork of the captioning task).
+
+Layouts read:
+
+- Flickr8k: ``Flickr8k.token.txt`` (``<image>.jpg#<n><TAB><caption>``, five per image), the
+  official ``Flickr_8k.{train,dev,test}Images.txt`` lists and an image folder (``images/``
+  or the original ``Flicker8k_Dataset/``);
+- COCO captions JSON (``{"images": [{"id", "file_name"}], "annotations": [{"image_id",
+  "caption"}]}``) with its image folder;
+- a plain ``image_path<TAB>caption`` file, one caption per line (an image may have several
+  lines); relative paths are read from the file's folder.
+
+A missing image is an error naming it, unless ``skip_missing`` is set: then it is skipped and
+counted in ``skipped_missing``.
+
+Example:
+    >>> data = load_flickr8k("../shared/data/captioning/flickr8k")
+    >>> len(data.train), len(data.train.captions[0])
+    (6000, 5)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from seqapps.data.io import Splits, read_lines
+from seqapps.errors import DataError
+
+
+@dataclasses.dataclass
+class CaptionedImages:
+    """Image paths, the reference captions of each, and how many missing images were skipped."""
+
+    images: list[Path]
+    captions: list[list[str]]
+    skipped_missing: int = 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, index: np.ndarray) -> CaptionedImages:
+        """The images at ``index``, in that order."""
+        return CaptionedImages([self.images[i] for i in index], [self.captions[i] for i in index])
+
+
+@dataclasses.dataclass
+class CaptionData(Splits):
+    """Train / val / test captioned images."""
+
+    train: CaptionedImages
+    val: CaptionedImages
+    test: CaptionedImages
+
+
+def _collect(
+    names: list[str],
+    captions: dict[str, list[str]],
+    image_dir: Path,
+    source: Path,
+    skip_missing: bool,
+) -> CaptionedImages:
+    """Pair each image name with its captions; check the image file exists."""
+    out = CaptionedImages([], [])
+    for name in names:
+        if name not in captions:
+            raise DataError(source, f"image {name} has no caption")
+        path = image_dir / name
+        if not path.is_file():
+            if skip_missing:
+                out.skipped_missing += 1
+                continue
+            raise DataError(path, "image not found", hint="skip_missing=true skips such images")
+        out.images.append(path)
+        out.captions.append(captions[name])
+    return out
+
+
+def read_flickr8k_captions(path: str | Path) -> dict[str, list[str]]:
+    """Read ``<image>#<n><TAB><caption>`` lines into ``{image: [captions in n order]}``.
+
+    Raises:
+        DataError: a line without a tab or without ``#<n>`` after the image name.
+    """
+    path = Path(path)
+    numbered: dict[str, list[tuple[int, str]]] = {}
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        key, tab, caption = line.partition("\t")
+        name, hash_, n = key.rpartition("#")
+        if not tab or not hash_ or not n.isdigit() or not caption.strip():
+            raise DataError(path, "expected <image>#<n><TAB><caption>", line=number)
+        numbered.setdefault(name, []).append((int(n), caption.strip()))
+    return {name: [c for _, c in sorted(caps)] for name, caps in numbered.items()}
+
+
+def load_flickr8k(directory: str | Path, *, skip_missing: bool = False) -> CaptionData:
+    """Load Flickr8k's captions, official splits (train / dev -> val / test) and images."""
+    directory = Path(directory)
+    captions = read_flickr8k_captions(directory / "Flickr8k.token.txt")
+    image_dir = next(
+        (d for d in (directory / "images", directory / "Flicker8k_Dataset") if d.is_dir()),
+        None,
+    )
+    if image_dir is None:
+        raise DataError(directory, "no images/ (or Flicker8k_Dataset/) folder")
+    splits = {"train": "train", "val": "dev", "test": "test"}
+    parts = {}
+    for split, stem in splits.items():
+        lists = directory / f"Flickr_8k.{stem}Images.txt"
+        names = [n.strip() for n in read_lines(lists) if n.strip()]
+        parts[split] = _collect(names, captions, image_dir, lists, skip_missing)
+    return CaptionData(**parts)
+
+
+def read_coco_captions(
+    json_path: str | Path, image_dir: str | Path, *, skip_missing: bool = False
+) -> CaptionedImages:
+    """Read a COCO captions file (``captions_train2017.json`` style) and its image folder.
+
+    Raises:
+        DataError: not JSON, missing keys, or an annotation for an unknown image id.
+    """
+    json_path = Path(json_path)
+    try:
+        doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
+        files = {im["id"]: im["file_name"] for im in doc["images"]}
+        annotations = doc["annotations"]
+    except FileNotFoundError as e:
+        raise DataError(json_path, "file not found") from e
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(json_path, f"not a COCO captions file ({e!r})") from e
+    captions: dict[str, list[str]] = {}
+    for i, ann in enumerate(annotations):
+        if ann.get("image_id") not in files or not isinstance(ann.get("caption"), str):
+            raise DataError(json_path, f"annotation {i}: unknown image_id or no caption")
+        captions.setdefault(files[ann["image_id"]], []).append(ann["caption"].strip())
+    names = [files[i] for i in sorted(files) if files[i] in captions]
+    return _collect(names, captions, Path(image_dir), json_path, skip_missing)
+
+
+def read_caption_tsv(path: str | Path, *, skip_missing: bool = False) -> CaptionedImages:
+    """Read ``image_path<TAB>caption`` lines; relative paths are read from the file's folder.
+
+    Raises:
+        DataError: a line without a tab or with an empty caption (naming the line).
+    """
+    path = Path(path)
+    captions: dict[str, list[str]] = {}
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        image, tab, caption = line.partition("\t")
+        if not tab or not image.strip() or not caption.strip():
+            raise DataError(path, "expected image_path<TAB>caption", line=number)
+        captions.setdefault(image.strip(), []).append(caption.strip())
+    return _collect(list(captions), captions, path.parent, path, skip_missing)
