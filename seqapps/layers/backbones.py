@@ -1,0 +1,92 @@
+"""ImageNet CNN backbones (``keras.applications``) that turn images into spatial feature maps.
+
+A captioning decoder attends over the backbone's last feature map (e.g. ``7 x 7`` positions
+for a 224-pixel input), not only its pooled vector. :func:`build_backbone` picks the backbone
+by name and width and loads its weights from ``"imagenet"`` (downloads, needs internet), a
+local ``.h5`` / ``.weights.h5`` file (offline), or none (random initialisation).
+
+Example:
+    >>> cnn = build_backbone("mobilenet_v2", alpha=0.5, weights=None)
+    >>> cnn.output_shape
+    (None, 7, 7, 1280)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from seqapps.errors import ConfigError
+
+# name -> (constructor, preprocessing of 0..255 RGB pixels, takes a width multiplier)
+BACKBONES: dict[str, tuple[Callable[..., keras.Model], Callable[[Any], Any], bool]] = {
+    "mobilenet_v2": (
+        keras.applications.MobileNetV2,
+        keras.applications.mobilenet_v2.preprocess_input,
+        True,
+    ),
+    "mobilenet": (
+        keras.applications.MobileNet,
+        keras.applications.mobilenet.preprocess_input,
+        True,
+    ),
+    "efficientnet_b0": (
+        keras.applications.EfficientNetB0,
+        keras.applications.efficientnet.preprocess_input,
+        False,
+    ),
+    "inception_v3": (
+        keras.applications.InceptionV3,
+        keras.applications.inception_v3.preprocess_input,
+        False,
+    ),
+    "resnet50": (keras.applications.ResNet50, keras.applications.resnet.preprocess_input, False),
+}
+
+
+def build_backbone(
+    name: str = "mobilenet_v2",
+    *,
+    alpha: float = 1.0,
+    weights: str | None = "imagenet",
+    image_size: int = 224,
+    trainable: bool = False,
+) -> keras.Model:
+    """Return backbone ``name`` without its classifier: ``(batch, s, s, 3)`` -> feature maps.
+
+    Args:
+        name: a key of :data:`BACKBONES`.
+        alpha: width multiplier (MobileNets only).
+        weights: ``"imagenet"``, a path to a weights file, or None / ``"none"``.
+        image_size: input side in pixels.
+        trainable: False freezes it (the usual set-up: features can then be cached).
+
+    Raises:
+        ConfigError: unknown name, a width for a backbone that has none, or a missing file.
+    """
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    constructor, _, has_alpha = BACKBONES[name]
+    if alpha != 1.0 and not has_alpha:
+        raise ConfigError(f"backbone {name} has no width multiplier (alpha)")
+    if weights not in (None, "none", "imagenet") and not Path(weights).is_file():
+        raise ConfigError(f"weights file not found: {weights}")
+    kwargs: dict[str, Any] = {"alpha": alpha} if has_alpha else {}
+    model = constructor(
+        input_shape=(image_size, image_size, 3),
+        include_top=False,
+        weights=None if weights == "none" else weights,
+        **kwargs,
+    )
+    model.trainable = trainable
+    return model
+
+
+def preprocess(name: str) -> Callable[[Any], Any]:
+    """The preprocessing that backbone ``name`` expects, applied to 0..255 RGB pixels."""
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[name][1]
