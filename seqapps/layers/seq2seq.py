@@ -31,9 +31,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf  # the decoding searches are TF code (tf.while_loop)
 from keras import ops
 
 from seqapps.layers.attention import ATTENTIONS
+from seqapps.layers.decoding import beam_search, greedy_decode
 from seqapps.layers.recurrent import CELLS, recurrent_layer
 
 # Number of state tensors each cell carries: LSTM has (h, c), the others h.
@@ -305,3 +307,72 @@ class AttentiveDecoder(keras.layers.Layer):
             "attention_units": self.attention_units,
             "dropout": self.dropout_rate,
         }
+
+
+def attentive_step_fn(
+    decoder: AttentiveDecoder,
+    encoder_outputs: Any,
+    encoder_mask: Any,
+    summary: Any,
+    *,
+    start_id: int,
+    end_id: int,
+) -> tuple[Any, dict]:
+    """The ``(step_fn, state)`` pair that :mod:`seqapps.layers.decoding` drives for ``decoder``.
+
+    ``step_fn(tokens, state) -> (log_probs, state)``. Padding (0) and ``start_id`` are never
+    proposed, nor is ``end_id`` first: an undertrained model would otherwise rank the empty
+    output best. Shared by the translation and captioning tasks.
+    """
+    state = {
+        "rnn": decoder.initial_state(summary),
+        "values": encoder_outputs,
+        "keys": decoder.keys(encoder_outputs),
+        "mask": encoder_mask,
+        "summary": summary,
+    }
+    ids = tf.range(decoder.vocab_size)
+    never = (ids == 0) | (ids == start_id)
+
+    def step_fn(tokens: Any, state: dict) -> tuple[Any, dict]:
+        logits, rnn, _ = decoder.step(
+            tokens, state["rnn"], state["values"], state["keys"], state["mask"], state["summary"]
+        )
+        first = (tokens == start_id)[:, None]  # (n, 1)
+        banned = never[None, :] | (first & (ids == end_id)[None, :])  # (n, vocab)
+        logits = tf.where(banned, tf.constant(-1e9, logits.dtype), logits)
+        return tf.nn.log_softmax(logits), {**state, "rnn": rnn}
+
+    return step_fn, state
+
+
+def attentive_decode(
+    decoder: AttentiveDecoder,
+    encoder_outputs: Any,
+    encoder_mask: Any,
+    summary: Any,
+    *,
+    start_id: int,
+    end_id: int,
+    max_length: int,
+    beam_width: int,
+    alpha: float,
+) -> tuple[Any, Any]:
+    """Greedy (``beam_width`` 1) or beam-search decoding of ``decoder``; traceable.
+
+    Returns ``tokens`` ``(batch, steps)`` int32 (end token included, 0 after it) and
+    ``lengths`` ``(batch,)`` int32 counting the end token.
+    """
+    step_fn, state = attentive_step_fn(
+        decoder, encoder_outputs, encoder_mask, summary, start_id=start_id, end_id=end_id
+    )
+    common = {
+        "batch_size": tf.shape(encoder_outputs)[0],
+        "start_id": start_id,
+        "end_id": end_id,
+        "max_length": max_length,
+    }
+    if beam_width == 1:
+        return greedy_decode(step_fn, state, **common)
+    tokens, lengths, _ = beam_search(step_fn, state, **common, beam_width=beam_width, alpha=alpha)
+    return tokens, lengths

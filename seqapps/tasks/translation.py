@@ -53,8 +53,7 @@ from seqapps.data.text import (
     standardize_sentence,
 )
 from seqapps.errors import ConfigError, DataError
-from seqapps.layers.decoding import beam_search, greedy_decode
-from seqapps.layers.seq2seq import AttentiveDecoder, RecurrentEncoder
+from seqapps.layers.seq2seq import AttentiveDecoder, RecurrentEncoder, attentive_decode
 from seqapps.plots import plot_attention
 from seqapps.progress import progress_bar
 from seqapps.task import Task
@@ -308,41 +307,6 @@ class TranslationTask(Task):
         return {"loss": loss}
 
     # --- inference -------------------------------------------------------------------
-    def decoder_step(self, model: keras.Model, source: tf.Tensor) -> tuple:
-        """Encode source ids ``(batch, time)``; return ``(step_fn, state)`` for the searches.
-
-        ``step_fn(tokens, state) -> (log_probs, state)`` is the interface of
-        :mod:`seqapps.layers.decoding`; padding and ``[start]`` are never proposed, nor is
-        ``[end]`` first (an undertrained model would otherwise rank the empty output best).
-        """
-        encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-        outputs, summary = encoder(source, training=False)
-        state = {
-            "rnn": decoder.initial_state(summary),
-            "values": outputs,
-            "keys": decoder.keys(outputs),
-            "mask": tf.not_equal(source, 0),
-            "summary": summary,
-        }
-        ids = tf.range(decoder.vocab_size)
-        never = (ids == 0) | (ids == _START_ID)
-
-        def step_fn(tokens: tf.Tensor, state: dict) -> tuple[tf.Tensor, dict]:
-            logits, rnn, _ = decoder.step(
-                tokens,
-                state["rnn"],
-                state["values"],
-                state["keys"],
-                state["mask"],
-                state["summary"],
-            )
-            first = (tokens == _START_ID)[:, None]  # (n, 1)
-            banned = never[None, :] | (first & (ids == _END_ID)[None, :])  # (n, vocab)
-            logits = tf.where(banned, tf.constant(-1e9, logits.dtype), logits)
-            return tf.nn.log_softmax(logits), {**state, "rnn": rnn}
-
-        return step_fn, state
-
     def decode(
         self, model: keras.Model, source: tf.Tensor, beam_width: int
     ) -> tuple[tf.Tensor, tf.Tensor]:
@@ -351,19 +315,18 @@ class TranslationTask(Task):
         Returns ``tokens`` ``(batch, steps)`` int32 (end token included, 0 after it) and
         ``lengths`` ``(batch,)`` int32 counting the end token. ``beam_width`` 1 is greedy.
         """
-        step_fn, state = self.decoder_step(model, source)
-        common = {
-            "batch_size": tf.shape(source)[0],
-            "start_id": _START_ID,
-            "end_id": _END_ID,
-            "max_length": self.cfg.max_length,
-        }
-        if beam_width == 1:
-            return greedy_decode(step_fn, state, **common)
-        tokens, lengths, _ = beam_search(
-            step_fn, state, **common, beam_width=beam_width, alpha=self.cfg.length_alpha
+        outputs, summary = model.get_layer("encoder")(source, training=False)
+        return attentive_decode(
+            model.get_layer("decoder"),
+            outputs,
+            tf.not_equal(source, 0),
+            summary,
+            start_id=_START_ID,
+            end_id=_END_ID,
+            max_length=self.cfg.max_length,
+            beam_width=beam_width,
+            alpha=self.cfg.length_alpha,
         )
-        return tokens, lengths
 
     def to_text(self, tokens: tf.Tensor) -> tf.Tensor:
         """Target ids ``(batch, steps)`` from :meth:`decode` -> detokenised ``(batch,)`` strings."""

@@ -11,6 +11,7 @@ from seqapps import config as config_lib
 from seqapps.errors import ConfigError, DataError
 from seqapps.export import export, predict
 from seqapps.layers.decoding import beam_search, greedy_decode
+from seqapps.layers.seq2seq import attentive_step_fn
 from seqapps.runs import evaluate_run, load_run
 from seqapps.tasks.translation import TranslationConfig, TranslationTask
 from seqapps.trainer import train
@@ -163,7 +164,10 @@ def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
     task, model = load_run(run_dir)
     source = tf.constant([[5, 6, 7, 8], [9, 10, 0, 0], [11, 0, 0, 0]])
     common = {"batch_size": 3, "start_id": 2, "end_id": 3, "max_length": 20}
-    step_fn, state = task.decoder_step(model, source)
+    outputs, summary = model.get_layer("encoder")(source)
+    step_fn, state = attentive_step_fn(
+        model.get_layer("decoder"), outputs, source != 0, summary, start_id=2, end_id=3
+    )
     greedy, lengths = greedy_decode(step_fn, state, **common)
     beam, beam_lengths, _ = beam_search(step_fn, state, **common, beam_width=1, alpha=0.0)
     np.testing.assert_array_equal(beam_lengths, lengths)
