@@ -77,9 +77,39 @@ def translation(lines: dict[str, int] | None = None) -> None:
             (out / f"{stem}.{lang}").write_text("".join(kept), encoding="utf-8")
 
 
+def captioning(counts: dict[str, int] | None = None, seed: int = 0) -> None:
+    """Flickr8k: a seeded draw of train / dev / test images with their five captions each.
+
+    Written in the Flickr8k layout: token file, official split lists, images/ (byte copies).
+    """
+    counts = counts or {"train": 100, "dev": 25, "test": 25}
+    src = SHARED / "captioning" / "flickr8k"
+    out = SAMPLES / "captioning"
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    chosen: set[str] = set()
+    for stem, wanted in counts.items():
+        lines = (src / f"Flickr_8k.{stem}Images.txt").read_text(encoding="utf-8").splitlines()
+        keep = sorted(rng.sample([n.strip() for n in lines if n.strip()], wanted))
+        (out / f"Flickr_8k.{stem}Images.txt").write_text(
+            "".join(n + "\n" for n in keep), encoding="utf-8"
+        )
+        chosen.update(keep)
+        for name in keep:
+            shutil.copy(src / "images" / name, out / "images" / name)
+    tokens = (src / "Flickr8k.token.txt").read_text(encoding="utf-8").splitlines()
+    kept = [t for t in tokens if t.split("#", 1)[0] in chosen]
+    (out / "Flickr8k.token.txt").write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("task", choices=["sentiment", "forecasting", "ner", "translation"])
-    builders = {"sentiment": sentiment, "forecasting": forecasting, "ner": ner}
-    builders["translation"] = translation
+    builders = {
+        "sentiment": sentiment,
+        "forecasting": forecasting,
+        "ner": ner,
+        "translation": translation,
+        "captioning": captioning,
+    }
+    parser.add_argument("task", choices=list(builders))
     builders[parser.parse_args().task]()

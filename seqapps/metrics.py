@@ -262,3 +262,49 @@ class EntityF1(keras.metrics.Metric):
     def get_config(self) -> dict:
         """Return the constructor arguments (``decode`` is not serialisable and is dropped)."""
         return {**super().get_config(), "tag_names": self.tag_names}
+
+
+def corpus_bleu(
+    hypotheses: Sequence[Sequence[str]],
+    references: Sequence[Sequence[Sequence[str]]],
+    max_order: int = 4,
+) -> list[float]:
+    """Corpus BLEU-1 .. BLEU-``max_order`` (Papineni et al. 2002) against several references.
+
+    Takes tokenised text: ``hypotheses[i]`` is a token list and ``references[i]`` the token
+    lists of its references (any number per hypothesis, as captioning data sets have).
+    BLEU-n is the brevity penalty times the geometric mean of the clipped 1..n-gram
+    precisions, summed over the corpus; the reference length of each hypothesis is the
+    closest one (the shorter on a tie), as sacrebleu and the COCO caption evaluation count
+    it. No smoothing: a precision of zero gives 0.
+
+    Returns:
+        ``[BLEU-1, ..., BLEU-max_order]`` on a 0..100 scale.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} reference sets")
+    matches = np.zeros(max_order)
+    totals = np.zeros(max_order)
+    hyp_len = ref_len = 0
+    for hyp, refs in zip(hypotheses, references, strict=True):
+        if not refs:
+            raise ValueError("every hypothesis needs at least one reference")
+        hyp_len += len(hyp)
+        ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1]
+        for n in range(1, max_order + 1):
+            counts = Counter(tuple(hyp[i : i + n]) for i in range(len(hyp) - n + 1))
+            most: Counter = Counter()
+            for ref in refs:  # clip each n-gram by its largest count in one reference
+                most |= Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
+            matches[n - 1] += sum(min(c, most[g]) for g, c in counts.items())
+            totals[n - 1] += max(len(hyp) - n + 1, 0)
+    if hyp_len == 0:
+        return [0.0] * max_order
+    brevity = 1.0 if hyp_len > ref_len else float(np.exp(1 - ref_len / hyp_len))
+    with np.errstate(divide="ignore"):
+        log_p = np.log(matches / np.maximum(totals, 1))
+    scores = []
+    for n in range(1, max_order + 1):
+        mean = log_p[:n].mean()
+        scores.append(100 * brevity * float(np.exp(mean)) if np.isfinite(mean) else 0.0)
+    return scores

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -157,4 +158,48 @@ def plot_attention(
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_caption_grid(
+    images: list[np.ndarray], captions: list[str], path: str | Path, columns: int = 3
+) -> None:
+    """Save a grid of images (``(h, w, 3)`` 0..255) with a caption text under each."""
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 5.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        ax.imshow(np.clip(image, 0, 255).astype(np.uint8))
+        ax.set_title(textwrap.fill(caption, 48), fontsize=8, loc="left", y=-0.02, va="top")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_image_attention(
+    examples: list[tuple[np.ndarray, list[str], np.ndarray]], path: str | Path, columns: int = 6
+) -> None:
+    """Save, per example, the image under each output word's attention map.
+
+    Each example is ``(image (h, w, 3) 0..255, words, maps (len(words), gh, gw))``: a row of
+    panels per example (wrapped at ``columns``), the map upsampled over the image.
+    """
+    rows = sum(-(-len(words) // columns) for _, words, _ in examples)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    row = 0
+    for image, words, maps in examples:
+        h, w = image.shape[:2]
+        for i, word in enumerate(words):
+            ax = axes[row + i // columns][i % columns]
+            ax.imshow(np.clip(image, 0, 255).astype(np.uint8))
+            ax.imshow(
+                maps[i], cmap="gray", alpha=0.6, extent=(0, w, h, 0), interpolation="bilinear"
+            )
+            ax.set_title(word, fontsize=9)
+        row += -(-len(words) // columns)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)

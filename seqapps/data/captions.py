@@ -10,8 +10,9 @@ Layouts read:
 - a plain ``image_path<TAB>caption`` file, one caption per line (an image may have several
   lines); relative paths are read from the file's folder.
 
-A missing image is an error naming it, unless ``skip_missing`` is set: then it is skipped and
-counted in ``skipped_missing``.
+A missing image, or a file that is not a JPEG, PNG, GIF or BMP image (checked by its first
+bytes), is an error naming it, unless ``skip_missing`` is set: then it is skipped and counted
+in ``skipped_missing``.
 
 Example:
     >>> data = load_flickr8k("../shared/data/captioning/flickr8k")
@@ -56,6 +57,21 @@ class CaptionData(Splits):
     test: CaptionedImages
 
 
+# The first bytes of the image formats tf.io.decode_image reads.
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+def image_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an image (missing, not JPEG/PNG/GIF/BMP), or None."""
+    if not path.is_file():
+        return "image not found"
+    with path.open("rb") as f:
+        head = f.read(8)
+    if not head.startswith(_MAGIC):
+        return "not a JPEG, PNG, GIF or BMP image"
+    return None
+
+
 def _collect(
     names: list[str],
     captions: dict[str, list[str]],
@@ -69,11 +85,12 @@ def _collect(
         if name not in captions:
             raise DataError(source, f"image {name} has no caption")
         path = image_dir / name
-        if not path.is_file():
+        problem = image_problem(path)
+        if problem:
             if skip_missing:
                 out.skipped_missing += 1
                 continue
-            raise DataError(path, "image not found", hint="skip_missing=true skips such images")
+            raise DataError(path, problem, hint="skip_missing=true skips such images")
         out.images.append(path)
         out.captions.append(captions[name])
     return out

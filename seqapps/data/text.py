@@ -184,3 +184,13 @@ def detokenize_sentence(tokens: tf.Tensor) -> tf.Tensor:
     first = tf.strings.substr(x, 0, 1, unit="UTF8_CHAR")
     rest = tf.strings.regex_replace(x, r"^.", "")  # RE2's "." is one UTF-8 character
     return tf.strings.upper(first, encoding="utf-8") + rest
+
+
+def ids_to_text(vocabulary: list[str], tokens: tf.Tensor, end_id: int) -> tf.Tensor:
+    """Decoded ids ``(batch, steps)`` (end token and 0s after it) -> ``(batch,)`` readable text.
+
+    ``vocabulary`` is the target vocabulary by id (id 0, padding, is ``""``); the end token
+    is dropped and the words joined by :func:`detokenize_sentence`. Traceable.
+    """
+    words = tf.gather(tf.constant(vocabulary), tokens)  # padding 0 is ""
+    return detokenize_sentence(tf.where(tokens == end_id, "", words))

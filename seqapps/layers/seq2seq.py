@@ -126,6 +126,46 @@ class RecurrentEncoder(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="seqapps")
+class FeatureEncoder(keras.layers.Layer):
+    """The "encoder" of an image captioner: spatial CNN features -> attention values.
+
+    Call it on ``(batch, positions, channels)`` features (a backbone's ``h x w`` feature map,
+    flattened). A ReLU dense layer projects every position to ``units`` (the annotation
+    vectors of Show, Attend and Tell), then dropout. Returns the projected features
+    ``(batch, positions, units)`` and their mean ``(batch, units)``, from which the decoder's
+    initial state is computed.
+
+    Args:
+        units: size of each projected position.
+        dropout: rate applied to the projected features while training.
+    """
+
+    def __init__(self, units: int, *, dropout: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units, self.dropout_rate = units, dropout
+        self.output_dim = units
+        self.project = keras.layers.Dense(units, activation="relu", name="project")
+        self.dropout = keras.layers.Dropout(dropout)
+
+    def build(self, features_shape: tuple) -> None:  # noqa: D102
+        self.project.build(features_shape)
+
+    def call(self, features: Any, training: bool | None = None) -> tuple[Any, Any]:  # noqa: D102
+        x = self.dropout(self.project(features), training=training)
+        return x, ops.mean(x, axis=1)
+
+    def compute_output_spec(self, features: Any, training: bool | None = None) -> tuple:  # noqa: D102
+        batch, positions, _ = features.shape
+        return (
+            keras.KerasTensor((batch, positions, self.units)),
+            keras.KerasTensor((batch, self.units)),
+        )
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "units": self.units, "dropout": self.dropout_rate}
+
+
+@keras.saving.register_keras_serializable(package="seqapps")
 class AttentiveDecoder(keras.layers.Layer):
     """Recurrent decoder with attention over the encoder outputs; see the module docstring.
 

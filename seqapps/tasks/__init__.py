@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from seqapps.errors import ConfigError
 from seqapps.task import Task
+from seqapps.tasks.captioning import CaptioningTask
 from seqapps.tasks.forecasting import ForecastingTask
 from seqapps.tasks.ner import NerTask
 from seqapps.tasks.sentiment import SentimentTask
@@ -13,6 +14,7 @@ TASKS: dict[str, type[Task]] = {
     SentimentTask.name: SentimentTask,
     NerTask.name: NerTask,
     TranslationTask.name: TranslationTask,
+    CaptioningTask.name: CaptioningTask,
     ForecastingTask.name: ForecastingTask,
 }
 

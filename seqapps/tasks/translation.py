@@ -46,8 +46,8 @@ from seqapps.data.parallel import (
 from seqapps.data.text import (
     END_TOKEN,
     START_TOKEN,
-    detokenize_sentence,
     encode_texts,
+    ids_to_text,
     make_sentence_vectorizer,
     sentence_vocabulary,
     standardize_sentence,
@@ -330,8 +330,7 @@ class TranslationTask(Task):
 
     def to_text(self, tokens: tf.Tensor) -> tf.Tensor:
         """Target ids ``(batch, steps)`` from :meth:`decode` -> detokenised ``(batch,)`` strings."""
-        words = tf.gather(tf.constant(self.target_words), tokens)  # padding 0 is ""
-        return detokenize_sentence(tf.where(tokens == _END_ID, "", words))
+        return ids_to_text(self.target_words, tokens, _END_ID)
 
     def translate(
         self, model: keras.Model, sentences: list[str], beam_width: int, batch_size: int = 128

@@ -13,6 +13,7 @@ from seqapps.data.captions import (
 )
 from seqapps.errors import DataError
 
+FAKE_JPEG = b"\xff\xd8\xff\xe0 not a whole JPEG: the loaders only read the header"
 FLICKR8K = Path(__file__).resolve().parents[2].parent / "shared/data/captioning/flickr8k"
 
 
@@ -25,7 +26,7 @@ def make_flickr8k(root: Path, missing: str | None = None) -> Path:
         )
         for n in names:
             if n != missing:
-                (root / "images" / f"{n}.jpg").write_bytes(b"jpeg")
+                (root / "images" / f"{n}.jpg").write_bytes(FAKE_JPEG)
             # Out of order on purpose: captions are sorted by their #n.
             lines += [f"{n}.jpg#1\t{n} second .", f"{n}.jpg#0\t{n} first ."]
     (root / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -47,6 +48,14 @@ def test_missing_image_is_an_error_or_a_counted_skip(tmp_path):
     assert len(data.train) == 1 and data.train.skipped_missing == 1
 
 
+def test_a_file_that_is_not_an_image_is_an_error_naming_it(tmp_path):
+    make_flickr8k(tmp_path)
+    (tmp_path / "images" / "c.jpg").write_text("<html>404</html>", encoding="utf-8")
+    with pytest.raises(DataError, match=r"images/c.jpg: not a JPEG, PNG, GIF or BMP image"):
+        load_flickr8k(tmp_path)
+    assert load_flickr8k(tmp_path, skip_missing=True).val.skipped_missing == 1
+
+
 def test_bad_caption_lines_name_the_line(tmp_path):
     path = tmp_path / "tokens.txt"
     path.write_text("a.jpg#0\tfine\na.jpg caption without tab\n", encoding="utf-8")
@@ -59,8 +68,8 @@ def test_bad_caption_lines_name_the_line(tmp_path):
 
 
 def test_caption_tsv_groups_captions_per_image(tmp_path):
-    (tmp_path / "x.png").write_bytes(b"png")
-    (tmp_path / "y.jpg").write_bytes(b"jpeg")
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n fake")
+    (tmp_path / "y.jpg").write_bytes(FAKE_JPEG)
     tsv = tmp_path / "caps.tsv"
     tsv.write_text("x.png\ta cat\ny.jpg\ta dog\nx.png\ta small cat\n\n", encoding="utf-8")
     got = read_caption_tsv(tsv)
@@ -70,7 +79,7 @@ def test_caption_tsv_groups_captions_per_image(tmp_path):
 
 def test_coco_json(tmp_path):
     (tmp_path / "img").mkdir()
-    (tmp_path / "img" / "1.jpg").write_bytes(b"jpeg")
+    (tmp_path / "img" / "1.jpg").write_bytes(FAKE_JPEG)
     doc = {
         "images": [{"id": 7, "file_name": "1.jpg"}, {"id": 8, "file_name": "2.jpg"}],
         "annotations": [{"image_id": 7, "caption": " A bus. "}, {"image_id": 7, "caption": "x"}],
