@@ -90,3 +90,23 @@ def preprocess(name: str) -> Callable[[Any], Any]:
     if name not in BACKBONES:
         raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     return BACKBONES[name][1]
+
+
+def calibrate_batch_norm(model: keras.Model, inputs: Any) -> None:
+    """Set every batch-norm layer's moving statistics to those of ``inputs`` (one batch).
+
+    A randomly initialised deep CNN (``weights=None``) in inference mode shrinks its
+    activations layer after layer (MobileNetV2's features come out near 1e-11, zero in
+    float16), because its moving statistics (mean 0, variance 1) do not match the actual
+    activations. One training-mode pass with momentum 0 gives each layer the statistics of
+    preprocessed ``inputs``, so random features carry signal. Weights files need none of this.
+    """
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    trainable, momenta = model.trainable, [layer.momentum for layer in norms]
+    model.trainable = True  # frozen batch norm would ignore training=True
+    for layer in norms:
+        layer.momentum = 0.0
+    model(inputs, training=True)
+    for layer, momentum in zip(norms, momenta, strict=True):
+        layer.momentum = momentum
+    model.trainable = trainable

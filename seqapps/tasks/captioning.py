@@ -58,7 +58,12 @@ from seqapps.data.text import (
     standardize_sentence,
 )
 from seqapps.errors import ConfigError, DataError
-from seqapps.layers.backbones import BACKBONES, build_backbone, preprocess
+from seqapps.layers.backbones import (
+    BACKBONES,
+    build_backbone,
+    calibrate_batch_norm,
+    preprocess,
+)
 from seqapps.layers.seq2seq import AttentiveDecoder, FeatureEncoder, attentive_decode
 from seqapps.metrics import corpus_bleu
 from seqapps.plots import plot_caption_grid, plot_image_attention
@@ -265,6 +270,10 @@ class CaptioningTask(Task):
                 f"weights={cfg.weights}): {e}; offline, pass weights=PATH to a local "
                 "no-top weights file, or weights=none"
             ) from e
+        if cfg.weights == "none":  # random weights: match batch norm to real images
+            images = data.train.images[:64]
+            pixels = tf.stack([self._pixels(p) for p in images])
+            calibrate_batch_norm(self.backbone, preprocess(cfg.backbone)(pixels))
         lengths = self.vectorizer(tf.constant(captions)).row_lengths().numpy()
         self.dropped_long = int((lengths + 1 > cfg.max_length).sum())
         if self.dropped_long:
@@ -316,6 +325,27 @@ class CaptioningTask(Task):
             )
         return self._features[key]
 
+    def caption_examples(
+        self, part: CaptionedImages, training: bool
+    ) -> tuple[np.ndarray, tf.RaggedTensor, tf.RaggedTensor]:
+        """One example per caption: image index, ``[start] w1 .. wn``, ``w1 .. wn [end]``.
+
+        When training, captions over ``max_length`` tokens (end token included) are left out;
+        otherwise they are cut.
+        """
+        n = self.cfg.max_length
+        index = np.repeat(np.arange(len(part)), [len(c) for c in part.captions]).astype(np.int32)
+        texts = [c for caps in part.captions for c in caps]
+        ids = tf.cast(self.vectorizer(tf.constant(texts)), tf.int32)
+        if training:
+            keep = (ids.row_lengths() + 1 <= n).numpy()
+            index, ids = index[keep], tf.ragged.boolean_mask(ids, keep)
+        ids = ids[:, : n - 1]
+        rows = ids.nrows()
+        tokens_in = tf.concat([tf.fill([rows, 1], _START_ID), ids], axis=1)
+        tokens_out = tf.concat([ids, tf.fill([rows, 1], _END_ID)], axis=1)
+        return index, tokens_in, tokens_out
+
     def make_dataset(
         self, data: CaptionData, split: str, *, batch_size: int, training: bool
     ) -> tf.data.Dataset:
@@ -330,16 +360,7 @@ class CaptioningTask(Task):
         n = self.cfg.max_length
         # A constant, gathered per batch: the frozen features are never recomputed.
         features = tf.constant(np.asarray(self.features(part.images)))
-        index = np.repeat(np.arange(len(part)), [len(c) for c in part.captions]).astype(np.int32)
-        texts = [c for caps in part.captions for c in caps]
-        ids = tf.cast(self.vectorizer(tf.constant(texts)), tf.int32)
-        if training:
-            keep = (ids.row_lengths() + 1 <= n).numpy()
-            index, ids = index[keep], tf.ragged.boolean_mask(ids, keep)
-        ids = ids[:, : n - 1]
-        rows = ids.nrows()
-        tokens_in = tf.concat([tf.fill([rows, 1], _START_ID), ids], axis=1)
-        tokens_out = tf.concat([ids, tf.fill([rows, 1], _END_ID)], axis=1)
+        index, tokens_in, tokens_out = self.caption_examples(part, training)
         ds = tf.data.Dataset.from_tensor_slices((index, tokens_in, tokens_out))
         # Rows of a ragged tensor come out as 1-D ragged specs, which padded_batch refuses;
         # passing them through map turns them into plain tensors.

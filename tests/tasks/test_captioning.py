@@ -1,0 +1,269 @@
+"""The captioning task on the packaged Flickr8k sample: data, features, model, export."""
+
+import io
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from seqapps import config as config_lib
+from seqapps.errors import ConfigError, DataError
+from seqapps.export import export, predict
+from seqapps.layers.decoding import beam_search, greedy_decode
+from seqapps.layers.seq2seq import FeatureEncoder, attentive_step_fn
+from seqapps.runs import evaluate_run, load_run
+from seqapps.tasks.captioning import (
+    AttentionPenalty,
+    CaptioningConfig,
+    CaptioningTask,
+    caption_tokens,
+)
+from seqapps.trainer import train
+
+# A random-weight MobileNetV2 at 64 px (2 x 2 feature positions) keeps the image side fast.
+TINY = [
+    "weights=none",
+    "image_size=64",
+    "cell=gru",
+    "units=16",
+    "feature_units=16",
+    "embedding_dim=16",
+    "min_count=2",
+    "batch_size=32",
+    "epochs=2",
+    "dropout=0",
+]
+
+
+def make_task(tmp: Path, *overrides: str) -> CaptioningTask:
+    cfg = config_lib.resolve(
+        CaptioningConfig, None, [*TINY, f"feature_cache={tmp / 'features'}", *overrides]
+    )
+    return CaptioningTask(cfg)
+
+
+def jpeg_bytes(seed: int, size: int = 80, fmt: str = "JPEG") -> bytes:
+    """A random RGB image encoded with Pillow."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size + 10, 3), np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def task_and_data(tmp_path_factory):
+    task = make_task(tmp_path_factory.mktemp("cap"))
+    data = task.load_data()
+    task.adapt(data)
+    return task, data
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("caprun")
+    train(make_task(root), root / "run")
+    return root / "run"
+
+
+def test_sample_vocabulary_and_backbone(task_and_data):
+    task, data = task_and_data
+    assert (len(data.train), len(data.val), len(data.test)) == (100, 25, 25)
+    assert all(len(c) == 5 for c in data.train.captions)
+    assert task.words[:4] == ["", "[UNK]", "[start]", "[end]"] and "dog" in task.words
+    assert task.backbone.output_shape == (None, 2, 2, 1280)
+    assert task.num_examples(data, "train") == 500
+
+
+def test_batches_pair_features_with_shifted_captions(task_and_data):
+    task, data = task_and_data
+    features = task.features(data.val.images)  # (25, 4, 1280) float16 from the cache
+    assert features.shape == (25, 4, 1280) and features.dtype == np.float16
+    seen = 0
+    for x, y in task.make_dataset(data, "val", batch_size=16, training=False):
+        tokens_in, tokens_out = x["tokens_in"].numpy(), y.numpy()
+        assert x["features"].dtype == tf.float32 and x["features"].shape[1:] == (4, 1280)
+        for ti, to in zip(tokens_in, tokens_out, strict=True):
+            m = (to > 0).sum()
+            assert ti[0] == 2 and to[m - 1] == 3  # [start] first in, [end] last out
+            np.testing.assert_array_equal(ti[1:m], to[: m - 1])
+            assert (to[m:] == 0).all()
+        # Each row's features are one of the split's images (which one: bucketing reorders).
+        rows = x["features"].numpy().astype(np.float16)
+        assert all(any(np.array_equal(r, f) for f in features) for r in rows), (
+            "a batch row is not an image of the split"
+        )
+        seen += len(tokens_in)
+    assert seen == 125  # five captions per image
+
+
+def test_feature_cache_is_reused_and_keyed_by_the_backbone(task_and_data, tmp_path):
+    task, data = task_and_data
+    first = task.features(data.test.images)
+    cache = Path(task.cfg.feature_cache)
+    files = sorted(cache.glob("*.npy"))
+    again = CaptioningTask(task.cfg)
+    again.words, again.vectorizer, again.backbone = task.words, task.vectorizer, task.backbone
+    np.testing.assert_array_equal(again.features(data.test.images), first)
+    assert sorted(cache.glob("*.npy")) == files  # read back, not extracted again
+    other = make_task(tmp_path, "seed=7")  # another random backbone: another cache entry
+    other.adapt(data)
+    other.cfg.feature_cache = str(cache)
+    assert not np.array_equal(other.features(data.test.images), first)
+    assert len(list(cache.glob("*.npy"))) == len(files) + 1
+
+
+def test_serving_image_path_equals_cached_features(task_and_data):
+    task, data = task_and_data
+    images = data.test.images[:3]
+    live = task.image_features(tf.constant([p.read_bytes() for p in images])).numpy()
+    np.testing.assert_allclose(live, task.features(images).astype(np.float32), atol=2e-2, rtol=1e-2)
+
+
+def test_long_captions_are_left_out_of_training_only(tmp_path):
+    task = make_task(tmp_path, "max_length=8")
+    data = task.load_data()
+    task.adapt(data)
+    assert 0 < task.dropped_long < 500
+    index, _, tokens_out = task.caption_examples(data.train, training=True)
+    assert len(index) == tokens_out.nrows() == 500 - task.dropped_long
+    assert tokens_out.row_lengths().numpy().max() <= 8
+    val = [y for _, y in task.make_dataset(data, "val", batch_size=500, training=False)]
+    assert sum(len(y) for y in val) == 125 and max(y.shape[1] for y in val) == 8  # cut
+
+
+def test_feature_encoder_shapes_and_padding_free_mean():
+    enc = FeatureEncoder(6)
+    values, summary = enc(np.random.default_rng(0).normal(size=(2, 5, 9)).astype("float32"))
+    assert values.shape == (2, 5, 6) and summary.shape == (2, 6)
+    np.testing.assert_allclose(summary, np.mean(values, axis=1), rtol=1e-6)
+
+
+def test_attention_penalty_is_added_to_the_loss():
+    attention = np.zeros((1, 3, 2), "float32")
+    attention[0, :, 0] = 1.0  # every step looks at position 0
+    tokens = np.array([[2, 5, 0]])  # the third step is padding: it does not count
+    layer = AttentionPenalty(0.5)
+    logits = np.ones((1, 3, 4), "float32")
+    np.testing.assert_array_equal(layer(logits, attention, tokens), logits)
+    # position 0 gets 2 (two real steps), position 1 gets 0: (1-2)^2 + (1-0)^2 = 2
+    assert float(layer.losses[0]) == pytest.approx(0.5 * 2.0)
+
+
+def test_caption_tokens_drop_punctuation_and_case():
+    assert caption_tokens(["A dog, running.", 'Two "dogs" play !']) == [
+        ["a", "dog", "running"],
+        ["two", "dogs", "play"],
+    ]
+
+
+def test_trains_evaluates_and_writes_report_and_plots(run_dir):
+    metrics = evaluate_run(run_dir, "test")
+    for key in ("bleu1", "bleu4", "bleu1_greedy", "bleu4_greedy", "perplexity", "distinct"):
+        assert np.isfinite(metrics[key])
+    assert 0 <= metrics["bleu4"] <= metrics["bleu1"] <= 100
+    assert metrics["images"] == 25
+    report = (run_dir / "captioning_report_test.md").read_text()
+    assert "BLEU-4" in report and "reference:" in report
+    assert (run_dir / "captions_test.png").stat().st_size > 10_000
+    assert (run_dir / "attention_test.png").stat().st_size > 10_000
+
+
+def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
+    task, model = load_run(run_dir)
+    data = task.load_data()
+    features = tf.constant(np.asarray(task.features(data.test.images[:6]), np.float32))
+    values, summary = model.get_layer("encoder")(features)
+    mask = tf.ones(tf.shape(values)[:2], tf.bool)
+    step_fn, state = attentive_step_fn(
+        model.get_layer("decoder"), values, mask, summary, start_id=2, end_id=3
+    )
+    common = {"batch_size": 6, "start_id": 2, "end_id": 3, "max_length": 30}
+    greedy, lengths = greedy_decode(step_fn, state, **common)
+    beam, beam_lengths, _ = beam_search(step_fn, state, **common, beam_width=1, alpha=0.0)
+    np.testing.assert_array_equal(beam_lengths, lengths)
+    np.testing.assert_array_equal(beam, greedy)
+    np.testing.assert_array_equal(task.decode(model, features, beam_width=1)[0], greedy)
+
+
+def test_export_round_trip_on_jpeg_and_png_bytes(run_dir, tmp_path):
+    task, model = load_run(run_dir)
+    path = export(run_dir, tmp_path / "captioning")
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    images = [jpeg_bytes(0), jpeg_bytes(1, fmt="PNG"), jpeg_bytes(2, size=300)]
+    got = [c.decode() for c in serve(images=tf.constant(images))["captions"].numpy()]
+    want = task.to_text(
+        task.decode(model, task.image_features(tf.constant(images)), task.cfg.beam_width)[0]
+    )
+    assert got == [c.decode() for c in want.numpy()]
+    assert all(c and c[0].isupper() for c in got)
+    files = []
+    for i, data in enumerate(images[:2]):
+        files.append(tmp_path / f"photo{i}.{'jpg' if i == 0 else 'png'}")
+        files[-1].write_bytes(data)
+    assert predict(tmp_path / "captioning", [str(files[0])]) == got[:1]
+    lines = predict(tmp_path / "captioning", [str(f) for f in files])
+    assert lines == [f"{files[0]}\t{got[0]}", f"{files[1]}\t{got[1]}"]
+
+
+def test_predict_names_a_missing_or_broken_image(run_dir, tmp_path):
+    export(run_dir, tmp_path / "captioning")
+    broken = tmp_path / "notes.jpg"
+    broken.write_text("not an image", encoding="utf-8")
+    with pytest.raises(DataError, match=r"notes.jpg: not a JPEG, PNG, GIF or BMP image"):
+        predict(tmp_path / "captioning", [str(broken)])
+    with pytest.raises(DataError, match=r"nothing.jpg: image not found"):
+        predict(tmp_path / "captioning", [str(tmp_path / "nothing.jpg")])
+
+
+def test_caption_tsv_file_is_split_by_image(tmp_path):
+    images = tmp_path / "img"
+    images.mkdir()
+    lines = []
+    for i in range(20):
+        (images / f"{i}.jpg").write_bytes(jpeg_bytes(i, size=40))
+        lines += [f"img/{i}.jpg\ta photo number {i}", f"img/{i}.jpg\tanother caption"]
+    (tmp_path / "captions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task = make_task(tmp_path, f"data={tmp_path / 'captions.tsv'}")
+    data = task.load_data()
+    assert (len(data.train), len(data.val), len(data.test)) == (16, 2, 2)
+    for part in (data.train, data.val, data.test):  # every image keeps its own captions
+        for image, captions in zip(part.images, part.captions, strict=True):
+            assert captions == [f"a photo number {image.stem}", "another caption"]
+    assert len({p for s in ("train", "val", "test") for p in data.split(s).images}) == 20
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("bidirectional=true", "left to right"),
+        ("backbone=vgg99", "unknown backbone"),
+        ("weights=/no/such/file.h5", "expected imagenet, none or an existing weights file"),
+        ("attention=none", None),
+    ],
+)
+def test_config_errors(override, message, tmp_path):
+    if message is None:  # valid alone; the penalty needs attention
+        with pytest.raises(ConfigError, match="needs attention"):
+            make_task(tmp_path, override, "attention_penalty=1.0")
+        return
+    with pytest.raises(ConfigError, match=message):
+        make_task(tmp_path, override)
+
+
+def test_unknown_data_path_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no such file or directory"):
+        make_task(tmp_path, f"data={tmp_path / 'missing'}").load_data()
+
+
+def test_model_round_trips_through_keras_save(run_dir, tmp_path):
+    _, model = load_run(run_dir)
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    x = {
+        "features": np.random.default_rng(0).normal(size=(2, 4, 1280)).astype("float32"),
+        "tokens_in": np.array([[2, 5, 6], [2, 7, 0]], "int32"),
+    }
+    np.testing.assert_allclose(again(x), model(x), rtol=1e-5, atol=1e-5)
