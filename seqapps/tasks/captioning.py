@@ -164,6 +164,12 @@ class AttentionPenalty(keras.layers.Layer):
         return {**super().get_config(), "weight": self.weight}
 
 
+@tf.autograph.experimental.do_not_convert
+def _as_tensors(i: tf.Tensor, tokens_in: tf.Tensor, tokens_out: tf.Tensor) -> tuple:
+    """Identity; a map through it turns 1-D ragged rows into plain tensors."""
+    return i, tokens_in, tokens_out
+
+
 def default_feature_cache() -> Path:
     """``$XDG_CACHE_HOME/seqapps/features`` (``~/.cache/seqapps/features`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -264,7 +270,8 @@ class CaptioningTask(Task):
             self.backbone = build_backbone(
                 cfg.backbone, alpha=cfg.alpha, weights=cfg.weights, image_size=cfg.image_size
             )
-        except (OSError, ValueError) as e:  # e.g. no internet for weights=imagenet
+        # Keras raises a bare Exception when the ImageNet download fails (no internet).
+        except Exception as e:  # noqa: BLE001
             raise ConfigError(
                 f"cannot build backbone {cfg.backbone} (alpha={cfg.alpha}, "
                 f"weights={cfg.weights}): {e}; offline, pass weights=PATH to a local "
@@ -364,7 +371,7 @@ class CaptioningTask(Task):
         ds = tf.data.Dataset.from_tensor_slices((index, tokens_in, tokens_out))
         # Rows of a ragged tensor come out as 1-D ragged specs, which padded_batch refuses;
         # passing them through map turns them into plain tensors.
-        ds = ds.map(lambda i, ti, to: (i, ti, to)).cache()
+        ds = ds.map(_as_tensors).cache()
         if training:
             ds = ds.shuffle(len(index), seed=self.cfg.seed, reshuffle_each_iteration=True)
             ds = ds.repeat()
@@ -372,6 +379,7 @@ class CaptioningTask(Task):
             ds, batch_size=batch_size, max_length=n, length_fn=lambda i, ti, to: tf.shape(to)[0]
         )
 
+        @tf.autograph.experimental.do_not_convert  # plain TF ops; AutoGraph only warns
         def gather(i: tf.Tensor, ti: tf.Tensor, to: tf.Tensor) -> tuple[dict, tf.Tensor]:
             x = tf.cast(tf.gather(features, i), tf.float32)
             return {"features": x, "tokens_in": ti}, to
