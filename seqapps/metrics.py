@@ -308,3 +308,19 @@ def corpus_bleu(
         mean = log_p[:n].mean()
         scores.append(100 * brevity * float(np.exp(mean)) if np.isfinite(mean) else 0.0)
     return scores
+
+
+def teacher_forced_perplexity(model: keras.Model, batches: tf.data.Dataset) -> float:
+    """Exp of the mean cross-entropy per real target token of a teacher-forced model.
+
+    ``batches`` yields ``(inputs, targets)`` with targets ``(batch, steps)`` right-padded
+    with 0; ``model(inputs)`` returns logits ``(batch, steps, vocab)``.
+    """
+    total, count = 0.0, 0
+    for x, y in batches:
+        logits = model(x, training=False)
+        nll = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        mask = tf.cast(y > 0, tf.float32)
+        total += float(tf.reduce_sum(nll * mask))
+        count += int(tf.reduce_sum(mask))
+    return float(np.exp(total / max(count, 1)))

@@ -7,6 +7,7 @@ from seqapps.metrics import (
     MacroRecall,
     classification_report,
     confusion_matrix,
+    corpus_bleu,
     entity_scores,
     entity_spans,
     majority_baseline,
@@ -123,3 +124,38 @@ def test_entity_f1_metric_matches_the_python_scorer(run):
         update = metric.update_state if run == "eager" else tf.function(metric.update_state)
         update(y_true, y_pred)
     assert float(metric.result()) == pytest.approx(entity_scores(gold, pred)["f1"], abs=1e-6)
+
+
+def test_corpus_bleu_equals_sacrebleu_with_five_references():
+    import random
+
+    import sacrebleu
+
+    rng = random.Random(0)
+    words = "a b c d e f g h".split()
+
+    def sentence() -> list[str]:
+        return [rng.choice(words) for _ in range(rng.randint(3, 12))]
+
+    hyps = [sentence() for _ in range(60)]
+    refs = [[sentence() for _ in range(5)] for _ in range(60)]
+    ours = corpus_bleu(hyps, refs)
+    for n in range(1, 5):
+        bleu = sacrebleu.BLEU(tokenize="none", smooth_method="none", max_ngram_order=n)
+        streams = [[" ".join(r[k]) for r in refs] for k in range(5)]
+        theirs = bleu.corpus_score([" ".join(h) for h in hyps], streams).score
+        assert ours[n - 1] == pytest.approx(theirs, abs=1e-9)
+
+
+def test_corpus_bleu_by_hand_with_uneven_references():
+    hyps = [["the", "cat", "sat"], ["a", "dog"]]
+    refs = [[["the", "cat", "sat", "down"]], [["a", "dog", "runs"], ["dog"]]]
+    # unigrams 5/5, bigrams 3/3; closest reference lengths 4 (tie-free) and 3 (|3-2| = |1-2|:
+    # the shorter, 1) -> r = 5 = c, no brevity penalty
+    bleu1, bleu2, bleu3, _ = corpus_bleu(hyps, refs)
+    assert bleu1 == pytest.approx(100.0) and bleu2 == pytest.approx(100.0)
+    assert bleu3 == pytest.approx(100.0)  # one trigram, matched
+    short = corpus_bleu([["the"]], [[["the", "cat"]]], max_order=1)[0]
+    assert short == pytest.approx(100 * np.exp(1 - 2 / 1))  # brevity penalty
+    with pytest.raises(ValueError, match="at least one reference"):
+        corpus_bleu([["a"]], [[]])

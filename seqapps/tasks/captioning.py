@@ -65,7 +65,7 @@ from seqapps.layers.backbones import (
     preprocess,
 )
 from seqapps.layers.seq2seq import AttentiveDecoder, FeatureEncoder, attentive_decode
-from seqapps.metrics import corpus_bleu
+from seqapps.metrics import corpus_bleu, teacher_forced_perplexity
 from seqapps.plots import plot_caption_grid, plot_image_attention
 from seqapps.progress import progress_bar
 from seqapps.task import Task
@@ -542,14 +542,9 @@ class CaptioningTask(Task):
 
     def perplexity(self, model: keras.Model, data: CaptionData, split: str) -> float:
         """Exp of the mean cross-entropy per reference token (end token included)."""
-        total, count = 0.0, 0
-        for x, y in self.make_dataset(data, split, batch_size=256, training=False):
-            logits = model(x, training=False)
-            nll = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-            mask = tf.cast(y > 0, tf.float32)
-            total += float(tf.reduce_sum(nll * mask))
-            count += int(tf.reduce_sum(mask))
-        return float(np.exp(total / max(count, 1)))
+        return teacher_forced_perplexity(
+            model, self.make_dataset(data, split, batch_size=256, training=False)
+        )
 
     def plot_attention(self, model: keras.Model, images: list[Path], path: Path) -> None:
         """Attention maps of the beam-search captions of ``images``, one panel per word."""

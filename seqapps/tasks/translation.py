@@ -54,6 +54,7 @@ from seqapps.data.text import (
 )
 from seqapps.errors import ConfigError, DataError
 from seqapps.layers.seq2seq import AttentiveDecoder, RecurrentEncoder, attentive_decode
+from seqapps.metrics import teacher_forced_perplexity
 from seqapps.plots import plot_attention
 from seqapps.progress import progress_bar
 from seqapps.task import Task
@@ -393,14 +394,9 @@ class TranslationTask(Task):
 
     def perplexity(self, model: keras.Model, data: ParallelData, split: str) -> float:
         """Exp of the mean cross-entropy per reference token (end token included)."""
-        total, count = 0.0, 0
-        for x, y in self.make_dataset(data, split, batch_size=256, training=False):
-            logits = model(x, training=False)
-            nll = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-            mask = tf.cast(y > 0, tf.float32)
-            total += float(tf.reduce_sum(nll * mask))
-            count += int(tf.reduce_sum(mask))
-        return float(np.exp(total / max(count, 1)))
+        return teacher_forced_perplexity(
+            model, self.make_dataset(data, split, batch_size=256, training=False)
+        )
 
     def plot_attention(self, model: keras.Model, sentences: list[str], path: Path) -> None:
         """Attention maps of ``sentences``' beam-search translations (rows: output words)."""
