@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seqapps.data.images import decode_image
+from seqapps.data.images import decode_image, random_augment
 from seqapps.progress import progress_bar
 
 
@@ -36,6 +36,7 @@ def image_features(
     *,
     image_size: int,
     batch_size: int = 32,
+    augment_seed: int | None = None,
 ) -> np.ndarray:
     """Run ``cnn`` over image files; return ``(images, h * w, channels)`` float32 features.
 
@@ -45,12 +46,19 @@ def image_features(
         images: image files.
         image_size: side the images are resized to.
         batch_size: images per forward pass.
+        augment_seed: if set, each image is first augmented
+            (:func:`~seqapps.data.images.random_augment`, seeded by this and its position).
     """
-    ds = tf.data.Dataset.from_tensor_slices([str(p) for p in images])
-    ds = ds.map(
-        lambda path: decode_image(tf.io.read_file(path), image_size),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).batch(batch_size)
+
+    def load(index: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
+        pixels = decode_image(tf.io.read_file(path), image_size)
+        if augment_seed is None:
+            return pixels
+        return random_augment(pixels, tf.stack([tf.constant(augment_seed, tf.int64), index]))
+
+    paths = [str(p) for p in images]
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths), dtype=np.int64), paths))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     bar = progress_bar(len(images), unit="image")
     out = []
     for pixels in ds.prefetch(tf.data.AUTOTUNE):
@@ -70,6 +78,7 @@ def cached_features(
     cache: Path,
     settings: dict[str, Any],
     batch_size: int = 32,
+    augment_seed: int | None = None,
 ) -> np.ndarray:
     """Features of ``images`` from ``cache.npy`` if its manifest matches, else extracted.
 
@@ -82,6 +91,7 @@ def cached_features(
         cache: path stem; ``cache.npy`` and ``cache.json`` are read or written.
         settings: what else determines the features (backbone name, width, weights); part
             of the manifest.
+        augment_seed: features of seeded augmented copies (see :func:`image_features`).
 
     Returns:
         ``(images, positions, channels)`` float16 features (read-only memory map when cached).
@@ -93,12 +103,19 @@ def cached_features(
         "output_shape": list(cnn.output_shape[1:]),
         **settings,
     }
+    if augment_seed is not None:  # only then: caches written before this key stay valid
+        manifest["augment_seed"] = augment_seed
     npy, meta = cache.with_suffix(".npy"), cache.with_suffix(".json")
     if npy.exists() and meta.exists():
         if json.loads(meta.read_text(encoding="utf-8")) == manifest:
             return np.load(npy, mmap_mode="r")
     features = image_features(
-        cnn, preprocess_fn, images, image_size=image_size, batch_size=batch_size
+        cnn,
+        preprocess_fn,
+        images,
+        image_size=image_size,
+        batch_size=batch_size,
+        augment_seed=augment_seed,
     ).astype(np.float16)  # half the disk and memory; ample precision for frozen features
     cache.parent.mkdir(parents=True, exist_ok=True)
     for path, write in (

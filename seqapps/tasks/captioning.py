@@ -96,6 +96,10 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
     alpha: float = 0.5
     weights: str = "imagenet"
     image_size: int = 224
+    # Training augmentation for a frozen backbone: features of this many randomly flipped and
+    # brightened copies of every training image are cached too, and each training example
+    # reads the original or one copy at random (0 = off).
+    augment_copies: int = 0
     # Where frozen-backbone features are cached ("" = ~/.cache/seqapps/features).
     feature_cache: str = ""
     # Size of each projected feature position (the decoder attends over these).
@@ -135,6 +139,8 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
             )
         if min(self.image_size, self.feature_units, self.embedding_dim, self.min_count) < 1:
             raise ConfigError("image_size, feature_units, embedding_dim, min_count must be >= 1")
+        if self.augment_copies < 0:
+            raise ConfigError("augment_copies must be >= 0")
         if self.max_length < 2 or self.beam_width < 1 or self.length_alpha < 0:
             raise ConfigError("max_length must be >= 2, beam_width >= 1, length_alpha >= 0")
         if self.attention_penalty < 0 or (self.attention_penalty and self.attention == "none"):
@@ -306,11 +312,12 @@ class CaptioningTask(Task):
         )
         self.backbone.load_weights(directory / "backbone.weights.h5")
 
-    def features(self, images: list[Path]) -> np.ndarray:
+    def features(self, images: list[Path], copy: int = 0) -> np.ndarray:
         """Backbone features ``(images, positions, channels)`` float16, from the disk cache.
 
         The cache file is named by a hash of the image list, the backbone settings and its
-        weights, so a changed backbone never reads stale features.
+        weights, so a changed backbone never reads stale features. ``copy`` 0 is the images
+        as they are; ``copy`` k >= 1 an augmented copy (seeded by ``seed`` and k).
         """
         cfg = self.cfg
         settings = {
@@ -318,7 +325,10 @@ class CaptioningTask(Task):
             "alpha": cfg.alpha,
             "weights_sha256": weights_fingerprint(self.backbone),
         }
+        augment_seed = cfg.seed * 1000 + copy if copy else None
         key_doc = {"images": [str(p) for p in images], "image_size": cfg.image_size, **settings}
+        if copy:
+            key_doc["augment_seed"] = augment_seed
         key = hashlib.sha256(json.dumps(key_doc).encode("utf-8")).hexdigest()[:24]
         if key not in self._features:
             cache = Path(cfg.feature_cache) if cfg.feature_cache else default_feature_cache()
@@ -329,6 +339,7 @@ class CaptioningTask(Task):
                 image_size=cfg.image_size,
                 cache=cache / key,
                 settings=settings,
+                augment_seed=augment_seed,
             )
         return self._features[key]
 
@@ -366,7 +377,10 @@ class CaptioningTask(Task):
         part = data.split(split)
         n = self.cfg.max_length
         # A constant, gathered per batch: the frozen features are never recomputed.
-        features = tf.constant(np.asarray(self.features(part.images)))
+        copies = self.cfg.augment_copies if training else 0
+        features = tf.constant(
+            np.concatenate([self.features(part.images, k) for k in range(copies + 1)])
+        )
         index, tokens_in, tokens_out = self.caption_examples(part, training)
         ds = tf.data.Dataset.from_tensor_slices((index, tokens_in, tokens_out))
         # Rows of a ragged tensor come out as 1-D ragged specs, which padded_batch refuses;
@@ -381,6 +395,8 @@ class CaptioningTask(Task):
 
         @tf.autograph.experimental.do_not_convert  # plain TF ops; AutoGraph only warns
         def gather(i: tf.Tensor, ti: tf.Tensor, to: tf.Tensor) -> tuple[dict, tf.Tensor]:
+            if copies:  # the original or one augmented copy of each image, at random
+                i += len(part) * tf.random.uniform(tf.shape(i), 0, copies + 1, tf.int32)
             x = tf.cast(tf.gather(features, i), tf.float32)
             return {"features": x, "tokens_in": ti}, to
 

@@ -115,6 +115,26 @@ def test_feature_cache_is_reused_and_keyed_by_the_backbone(task_and_data, tmp_pa
     assert len(list(cache.glob("*.npy"))) == len(files) + 1
 
 
+def test_augmented_copies_are_cached_and_mixed_into_training(tmp_path):
+    task = make_task(tmp_path, "augment_copies=1")
+    data = task.load_data()
+    task.adapt(data)
+    original, copy = task.features(data.train.images), task.features(data.train.images, 1)
+    assert original.shape == copy.shape and not np.array_equal(original, copy)
+    assert len(list((tmp_path / "features").glob("*.npy"))) == 2
+    rows = np.concatenate(
+        [
+            x["features"].numpy().astype(np.float16).reshape(len(x["features"]), -1)
+            for x, _ in task.make_dataset(data, "train", batch_size=64, training=True).take(4)
+        ]
+    )
+    flat = {"original": original.reshape(len(original), -1), "copy": copy.reshape(len(copy), -1)}
+    kinds = [
+        next(k for k, f in flat.items() if (f == row).all(axis=1).any()) for row in rows
+    ]  # every row is an original or a copy (StopIteration otherwise)
+    assert 0.3 < kinds.count("copy") / len(kinds) < 0.7
+
+
 def test_serving_image_path_equals_cached_features(task_and_data):
     task, data = task_and_data
     images = data.test.images[:3]
