@@ -13,8 +13,8 @@ backbone (calibrated to the images, but its captions ignore most of the picture)
 On Flickr8k (official splits; frozen MobileNetV2-0.5 from ../shared/data/weights; the
 benchmark in docs/BENCHMARKS.md)::
 
-    python -m pipelines.captioning data=../shared/data/captioning/flickr8k \
-        weights=../shared/data/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5 \
+    W=../shared/data/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5
+    python -m pipelines.captioning data=../shared/data/captioning/flickr8k weights=$W \
         --run-dir runs/flickr8k
 
 Any config key can be overridden as key=value (``seqapps config captioning`` lists them).

@@ -1,6 +1,7 @@
 """The captioning task on the packaged Flickr8k sample: data, features, model, export."""
 
 import io
+import json
 from pathlib import Path
 
 import keras
@@ -287,3 +288,9 @@ def test_model_round_trips_through_keras_save(run_dir, tmp_path):
         "tokens_in": np.array([[2, 5, 6], [2, 7, 0]], "int32"),
     }
     np.testing.assert_allclose(again(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    task = make_task(tmp_path, "epochs=1", "strategy=mirrored", "devices=CPU:0,CPU:1")
+    train(task, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "train_stats.json").read_text())["replicas"] == 2
