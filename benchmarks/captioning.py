@@ -134,7 +134,7 @@ def markdown_table(out: dict) -> str:
         ("test BLEU-1 / 2 / 3 / 4, greedy", tuple(f"{b}_greedy" for b in BLEU), 1, ".1f"),
         ("test perplexity (teacher forced)", "perplexity", 1, ".2f"),
         ("distinct test captions, beam / greedy", ("distinct", "distinct_greedy"), 100, ".0f"),
-        ("epochs run (best epoch + patience)", "epochs_run", 1, "d"),
+        ("epochs run (best + patience, at most 10)", "epochs_run", 1, "d"),
         (
             "feature extraction, 8,000 images (s; 0 = cached)",
             "feature_extraction_seconds",
