@@ -54,6 +54,7 @@ def build_backbone(
     weights: str | None = "imagenet",
     image_size: int = 224,
     trainable: bool = False,
+    layer_name: str | None = None,
 ) -> keras.Model:
     """Return backbone ``name`` without its classifier: ``(batch, s, s, 3)`` -> feature maps.
 
@@ -63,6 +64,8 @@ def build_backbone(
         weights: ``"imagenet"``, a path to a weights file, or None / ``"none"``.
         image_size: input side in pixels.
         trainable: False freezes it (the usual set-up: features can then be cached).
+        layer_name: the model's name (its layer name inside another model); None keeps
+            the application's own, e.g. ``mobilenetv2_0.50_224``.
 
     Raises:
         ConfigError: unknown name, a width for a backbone that has none, or a missing file.
@@ -75,6 +78,8 @@ def build_backbone(
     if weights not in (None, "none", "imagenet") and not Path(weights).is_file():
         raise ConfigError(f"weights file not found: {weights}")
     kwargs: dict[str, Any] = {"alpha": alpha} if has_alpha else {}
+    if layer_name:
+        kwargs["name"] = layer_name
     model = constructor(
         input_shape=(image_size, image_size, 3),
         include_top=False,

@@ -12,8 +12,11 @@ averaged over real caption tokens, optionally plus the doubly-stochastic attenti
 inference is greedy or beam search, shared with translation.
 
 The backbone's weights are saved with the run (``assets/backbone.weights.h5``), so that
-features, evaluation and the SavedModel always use the same encoder. The SavedModel holds
-the whole encoder: ``serving_default`` takes encoded JPEG/PNG bytes and returns captions.
+features, evaluation and the SavedModel always use the same encoder. With ``fine_tune=N``
+the backbone's last ``N`` layers train with the decoder instead: the model then takes
+pixels, and its own (trained) backbone replaces the saved one for evaluation and export.
+The SavedModel holds the whole encoder: ``serving_default`` takes encoded JPEG/PNG bytes
+and returns captions.
 
 Example:
     >>> from seqapps.tasks.captioning import CaptioningConfig, CaptioningTask
@@ -102,6 +105,10 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
     # brightened copies of every training image are cached too, and each training example
     # reads the original or one copy at random (0 = off).
     augment_copies: int = 0
+    # Fine-tuning: the backbone's last N layers train with the decoder, from pixels (batch
+    # norm stays frozen). The feature cache then serves evaluation only, and every training
+    # step runs the CNN forward and backward: slow on CPU. 0 = frozen, features cached.
+    fine_tune: int = 0
     # Where frozen-backbone features are cached ("" = ~/.cache/seqapps/features).
     feature_cache: str = ""
     # Size of each projected feature position (the decoder attends over these).
@@ -141,8 +148,12 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
             )
         if min(self.image_size, self.feature_units, self.embedding_dim, self.min_count) < 1:
             raise ConfigError("image_size, feature_units, embedding_dim, min_count must be >= 1")
-        if self.augment_copies < 0:
-            raise ConfigError("augment_copies must be >= 0")
+        if self.augment_copies < 0 or self.fine_tune < 0:
+            raise ConfigError("augment_copies and fine_tune must be >= 0")
+        if self.augment_copies and self.fine_tune:
+            raise ConfigError(
+                "augment_copies caches features of a frozen backbone; with fine_tune > 0 leave it 0"
+            )
         if self.max_length < 2 or self.beam_width < 1 or self.length_alpha < 0:
             raise ConfigError("max_length must be >= 2, beam_width >= 1, length_alpha >= 0")
         if self.attention_penalty < 0 or (self.attention_penalty and self.attention == "none"):
@@ -372,17 +383,14 @@ class CaptioningTask(Task):
         """Batches of ``({features, tokens_in}, tokens_out)``, one example per caption.
 
         ``features`` ``(batch, positions, channels)`` float32 come from the feature cache;
-        ``tokens_in`` is ``[start] w1 .. wn`` and ``tokens_out`` ``w1 .. wn [end]``, right
-        padded with 0 (the loss mask) and bucketed by length. When training: captions over
-        ``max_length`` left out, reshuffled each epoch, repeated.
+        with ``fine_tune`` the batches hold ``images`` instead, ``(batch, size, size, 3)``
+        preprocessed pixels read from the files. ``tokens_in`` is ``[start] w1 .. wn`` and
+        ``tokens_out`` ``w1 .. wn [end]``, right padded with 0 (the loss mask) and bucketed
+        by length. When training: captions over ``max_length`` left out, reshuffled each
+        epoch, repeated.
         """
         part = data.split(split)
         n = self.cfg.max_length
-        # A constant, gathered per batch: the frozen features are never recomputed.
-        copies = self.cfg.augment_copies if training else 0
-        features = tf.constant(
-            np.concatenate([self.features(part.images, k) for k in range(copies + 1)])
-        )
         index, tokens_in, tokens_out = self.caption_examples(part, training)
         ds = tf.data.Dataset.from_tensor_slices((index, tokens_in, tokens_out))
         # Rows of a ragged tensor come out as 1-D ragged specs, which padded_batch refuses;
@@ -394,23 +402,61 @@ class CaptioningTask(Task):
         ds = bucketed_batches(
             ds, batch_size=batch_size, max_length=n, length_fn=lambda i, ti, to: tf.shape(to)[0]
         )
+        inputs = (
+            self._pixel_inputs(part) if self.cfg.fine_tune else self._feature_inputs(part, training)
+        )
 
         @tf.autograph.experimental.do_not_convert  # plain TF ops; AutoGraph only warns
         def gather(i: tf.Tensor, ti: tf.Tensor, to: tf.Tensor) -> tuple[dict, tf.Tensor]:
-            if copies:  # the original or one augmented copy of each image, at random
-                i += len(part) * tf.random.uniform(tf.shape(i), 0, copies + 1, tf.int32)
-            x = tf.cast(tf.gather(features, i), tf.float32)
-            return {"features": x, "tokens_in": ti}, to
+            return {**inputs(i), "tokens_in": ti}, to
 
         return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _feature_inputs(self, part: CaptionedImages, training: bool) -> Any:
+        """Image indices -> ``{"features": ...}`` gathered from the cached features."""
+        # A constant, gathered per batch: the frozen features are never recomputed.
+        copies = self.cfg.augment_copies if training else 0
+        features = tf.constant(
+            np.concatenate([self.features(part.images, k) for k in range(copies + 1)])
+        )
+
+        def inputs(i: tf.Tensor) -> dict[str, tf.Tensor]:
+            if copies:  # the original or one augmented copy of each image, at random
+                i += len(part) * tf.random.uniform(tf.shape(i), 0, copies + 1, tf.int32)
+            return {"features": tf.cast(tf.gather(features, i), tf.float32)}
+
+        return inputs
+
+    def _pixel_inputs(self, part: CaptionedImages) -> Any:
+        """Image indices -> ``{"images": ...}``, decoded and preprocessed (fine-tuning)."""
+        paths = tf.constant([str(p) for p in part.images])
+        size, prepare = self.cfg.image_size, preprocess(self.cfg.backbone)
+
+        def inputs(i: tf.Tensor) -> dict[str, tf.Tensor]:
+            pixels = tf.map_fn(
+                lambda path: decode_image(tf.io.read_file(path), size),
+                tf.gather(paths, i),
+                fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+            )
+            return {"images": prepare(pixels)}
+
+        return inputs
 
     # --- model -----------------------------------------------------------------------
     def build_model(self) -> keras.Model:
         """Encoder ``encoder`` and decoder ``decoder`` (named layers); outputs caption logits."""
         cfg = self.cfg
         _, height, width, channels = self.backbone.output_shape
-        features = keras.Input((height * width, channels), name="features")
         tokens_in = keras.Input((None,), dtype="int32", name="tokens_in")
+        if cfg.fine_tune:  # the backbone is part of the model and trains with it
+            images = keras.Input((cfg.image_size, cfg.image_size, 3), name="images")
+            # training=False: batch norm keeps its ImageNet statistics while fine-tuning.
+            maps = self.fine_tuning_backbone()(images, training=False)
+            features = keras.layers.Reshape((height * width, channels), name="positions")(maps)
+            inputs = {"images": images, "tokens_in": tokens_in}
+        else:
+            features = keras.Input((height * width, channels), name="features")
+            inputs = {"features": features, "tokens_in": tokens_in}
         encoder = FeatureEncoder(cfg.feature_units, dropout=cfg.dropout, name="encoder")
         decoder = AttentiveDecoder(
             len(self.words),
@@ -434,7 +480,45 @@ class CaptioningTask(Task):
         else:
             logits = decoder(tokens_in, values, mask, summary)
         name = f"captioning_{cfg.cell}_{cfg.attention}"
-        return keras.Model({"features": features, "tokens_in": tokens_in}, logits, name=name)
+        return keras.Model(inputs, logits, name=name)
+
+    def fine_tuning_backbone(self) -> keras.Model:
+        """A copy of the backbone named ``backbone`` with its last ``fine_tune`` layers trainable.
+
+        A copy built here, inside the strategy scope, so that its variables are distributed
+        like the decoder's. Batch-norm layers stay frozen (small batches would spoil their
+        statistics).
+
+        Raises:
+            ConfigError: ``fine_tune`` is more than the backbone's number of layers.
+        """
+        cfg = self.cfg
+        backbone = build_backbone(
+            cfg.backbone,
+            alpha=cfg.alpha,
+            weights="none",
+            image_size=cfg.image_size,
+            trainable=True,
+            layer_name="backbone",
+        )
+        backbone.set_weights(self.backbone.get_weights())
+        layers = backbone.layers[1:]  # the input layer has no weights
+        if cfg.fine_tune > len(layers):
+            raise ConfigError(
+                f"fine_tune={cfg.fine_tune}: backbone {cfg.backbone} has {len(layers)} layers"
+            )
+        for k, layer in enumerate(layers):
+            frozen = k < len(layers) - cfg.fine_tune
+            layer.trainable = not (frozen or isinstance(layer, keras.layers.BatchNormalization))
+        return backbone
+
+    def use_model_backbone(self, model: keras.Model) -> None:
+        """With ``fine_tune``, take the trained backbone from ``model`` for features and export.
+
+        The features of a fine-tuned backbone are cached under its own weights' hash.
+        """
+        if self.cfg.fine_tune:
+            self.backbone = model.get_layer("backbone")
 
     def compile_args(self, model: keras.Model) -> dict:
         """Cross-entropy averaged over the real caption tokens (padding id 0 ignored)."""
@@ -522,6 +606,7 @@ class CaptioningTask(Task):
         ``attention_<split>.png`` (where the decoder looked for each word) into ``out_dir``.
         """
         cfg = self.cfg
+        self.use_model_backbone(model)
         part = data.split(split)
         features = self.features(part.images)
         references = [caption_tokens(caps) for caps in part.captions]
@@ -588,6 +673,7 @@ class CaptioningTask(Task):
         ``images`` are encoded JPEG / PNG / GIF / BMP files; the backbone and beam search of
         width ``beam_width`` run inside the graph.
         """
+        self.use_model_backbone(model)
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.track(self.backbone)

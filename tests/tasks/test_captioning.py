@@ -294,3 +294,43 @@ def test_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     task = make_task(tmp_path, "epochs=1", "strategy=mirrored", "devices=CPU:0,CPU:1")
     train(task, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "train_stats.json").read_text())["replicas"] == 2
+
+
+def test_fine_tuning_trains_the_last_backbone_layers_and_serves_them(tmp_path):
+    # MobileNetV2 ends Conv_1, Conv_1_bn, out_relu: fine_tune=3 trains Conv_1 only (batch
+    # norm stays frozen).
+    task = make_task(tmp_path, "fine_tune=3", "epochs=1", "max_train_samples=20")
+    train(task, tmp_path / "run")
+    task, model = load_run(tmp_path / "run")
+    before, after = task.backbone, model.get_layer("backbone")
+    assert not np.allclose(after.get_layer("Conv_1").kernel, before.get_layer("Conv_1").kernel)
+    for name in ("Conv1", "block_16_project", "Conv_1_bn"):
+        for old, new in zip(
+            before.get_layer(name).weights, after.get_layer(name).weights, strict=True
+        ):
+            np.testing.assert_array_equal(old, new)
+    batch = next(iter(task.make_dataset(task.load_data(), "val", batch_size=4, training=False)))
+    assert batch[0]["images"].shape == (4, 64, 64, 3) and "features" not in batch[0]
+
+    metrics = evaluate_run(tmp_path / "run", "test")  # features from the fine-tuned backbone
+    assert np.isfinite(metrics["bleu1"]) and np.isfinite(metrics["perplexity"])
+    path = export(tmp_path / "run", tmp_path / "captioning")
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    images = tf.constant([jpeg_bytes(0), jpeg_bytes(1)])
+    task.use_model_backbone(model)
+    want = task.to_text(task.decode(model, task.image_features(images), task.cfg.beam_width)[0])
+    np.testing.assert_array_equal(serve(images=images)["captions"], want)
+    # The features it serves are the fine-tuned backbone's, not the run's starting weights.
+    pixels = tf.random.uniform((1, 64, 64, 3), -1, 1, seed=0)
+    assert not np.allclose(after(pixels), before(pixels))
+
+
+def test_fine_tuning_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="leave it 0"):
+        make_task(tmp_path, "fine_tune=2", "augment_copies=1")
+    with pytest.raises(ConfigError, match="fine_tune must be >= 0"):
+        make_task(tmp_path, "fine_tune=-1")
+    task = make_task(tmp_path, "fine_tune=1000")
+    task.adapt(task.load_data())
+    with pytest.raises(ConfigError, match="has 15[0-9] layers"):
+        task.build_model()
