@@ -317,10 +317,10 @@ def test_fine_tuning_trains_the_last_backbone_layers_and_serves_them(tmp_path):
     path = export(tmp_path / "run", tmp_path / "captioning")
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     images = tf.constant([jpeg_bytes(0), jpeg_bytes(1)])
-    task.use_model_backbone(model)
+    task.use_model_backbone(model)  # the export equals captions from the trained backbone
     want = task.to_text(task.decode(model, task.image_features(images), task.cfg.beam_width)[0])
     np.testing.assert_array_equal(serve(images=images)["captions"], want)
-    # The features it serves are the fine-tuned backbone's, not the run's starting weights.
+    # ... and those features are not the starting backbone's.
     pixels = tf.random.uniform((1, 64, 64, 3), -1, 1, seed=0)
     assert not np.allclose(after(pixels), before(pixels))
 
