@@ -22,8 +22,25 @@ from seqapps.errors import ConfigError
 CellName = Literal["simple_rnn", "lstm", "gru"]
 
 
+class CheckedConfig:
+    """Root of the config dataclasses: runs every class's ``check`` after ``__init__``.
+
+    Each config class states only its own rules in a ``check(self)`` method (raising
+    :class:`ConfigError`); ``__post_init__`` here calls the ``check`` of every class in the
+    method resolution order, bases first. A task's config therefore cannot skip the checks
+    of :class:`TrainConfig` or :class:`RecurrentConfig`, as an overridden ``__post_init__``
+    that forgot a parent could.
+    """
+
+    def __post_init__(self) -> None:
+        for klass in reversed(type(self).__mro__):
+            check = klass.__dict__.get("check")
+            if check is not None:
+                check(self)
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(CheckedConfig):
     """Settings shared by every task: data source, optimisation, distribution, seed."""
 
     # Where the data comes from: "sample" (shipped with the package), a directory in the
@@ -54,7 +71,8 @@ class TrainConfig:
     # TensorBoard (seqapps.diagnostics.GradientProfileLogger); 0 = off.
     grad_profile_every: int = 0
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range shared training setting."""
         _check(self.epochs >= 1, "epochs must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.learning_rate > 0, "learning_rate must be > 0")
@@ -69,7 +87,7 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
-class RecurrentConfig:
+class RecurrentConfig(CheckedConfig):
     """The recurrent stack every task builds: cell type, width, depth, direction, dropout."""
 
     cell: CellName = "lstm"
@@ -90,7 +108,8 @@ class RecurrentConfig:
             "dropout": self.dropout,
         }
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range recurrent-stack setting."""
         _check(self.units >= 1, "units must be >= 1")
         _check(self.layers >= 1, "layers must be >= 1")
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")

@@ -1,95 +1,311 @@
-"""The Task base class: what the trainer, evaluator, exporter and CLI need from a task.
+"""The Task base class: the mechanics every task shares, and what each task must supply.
 
 A task turns raw data into ``tf.data`` pipelines, builds its Keras model, scores it and
 wraps it into a serving function that takes raw input. Its preprocessing state (for example
 a vocabulary) is fitted on the training split only by :meth:`Task.adapt` and saved beside
 the run, so that evaluation, export and a resumed run all see the same state.
+
+Written once here, for every task:
+
+- ``data=`` resolution (:meth:`Task.load_data`) from the task's table of
+  :class:`DataSource` entries (``sample``, ``tfds:NAME``, a directory layout, files by
+  suffix), with one "no such file or directory" error listing what the task reads;
+- ``max_train_samples``: a seeded subset of the training split through its ``subset()``;
+- the training-stream recipe (:meth:`Task.batches`: cache, shuffle, repeat, per-example
+  augmentation, length buckets, prefetch);
+- the export template (:meth:`Task.export_archive`: track the model and the task's lookup
+  resources, wrap :meth:`Task.serve` as ``serving_default``);
+- vocabulary and JSON asset helpers (:func:`write_lines`, :func:`read_lines_asset`,
+  :func:`write_json`, :func:`read_json`) and a default string :meth:`Task.predict_inputs`.
+
+A task file holds its config, its model, its losses and metrics, its evaluation and its
+``serve`` function. See docs/ARCHITECTURE.md for the checklist of adding a task.
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from seqapps.data.batching import bucketed_batches
+from seqapps.errors import ConfigError, DataError
 
-class Task:
-    """Base class of the five tasks. Subclasses fill in every method that raises here.
+ConfigT = TypeVar("ConfigT")
+DataT = TypeVar("DataT")
+
+
+class Split(Protocol):
+    """What every split type provides: its size, and a subset by example indices."""
+
+    def __len__(self) -> int: ...
+
+    def subset(self, index: np.ndarray) -> Split:
+        """The examples at ``index`` (an int array), in that order."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """One way a task reads ``data=``.
+
+    Attributes:
+        kind: ``sample`` (the packaged sample; ``load(task, "sample")``), ``tfds``
+            (``data=tfds:NAME``; ``load(task, NAME)``), ``dir`` (an existing directory),
+            ``file`` (an existing file whose suffix is in ``suffixes``, or any file when
+            ``suffixes`` is empty), or ``other`` (neither exists, and ``accepts(task, data)``
+            says this source reads it, e.g. a prefix of aligned files).
+        load: ``(task, source) -> data``; raises DataError naming file and line on bad input.
+        what: how the error message describes it, e.g. ``"a TweetEval directory"``.
+        suffixes: lower-case file suffixes for ``file`` sources, e.g. ``(".json",)``.
+        accepts: for ``other`` sources only.
+    """
+
+    kind: Literal["sample", "tfds", "dir", "file", "other"]
+    load: Callable[[Any, str], Any]
+    what: str
+    suffixes: tuple[str, ...] = ()
+    accepts: Callable[[Any, str], bool] | None = None
+
+    def matches(self, task: Task, source: str) -> bool:
+        """Whether this entry reads ``source`` (the value of ``data=``)."""
+        path = Path(source)
+        if self.kind == "sample":
+            return source == "sample"
+        if self.kind == "tfds":
+            return source.startswith("tfds:")
+        if self.kind == "dir":
+            return path.is_dir()
+        if self.kind == "file":
+            return path.is_file() and (not self.suffixes or path.suffix.lower() in self.suffixes)
+        return self.accepts is not None and self.accepts(task, source)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bucketing:
+    """How :meth:`Task.batches` groups examples: by length, padded on the right.
+
+    Attributes:
+        length_fn: one unbatched element -> its scalar length.
+        max_length: the longest length expected; sets the bucket edges (powers of two).
+        padding_values: pad value per component, structured like an element (None = 0).
+    """
+
+    length_fn: Callable[..., tf.Tensor]
+    max_length: int
+    padding_values: Any = None
+
+
+class Task(abc.ABC, Generic[ConfigT, DataT]):
+    """Base class of the tasks: shared mechanics here, specifics in each subclass.
 
     Attributes:
         name: registry key and CLI name, e.g. ``"sentiment"``.
-        config_class: the task's config dataclass.
+        config_class: the task's config dataclass (a :class:`~seqapps.config.TrainConfig`).
+        sources: how ``data=`` is read, tried in order (see :class:`DataSource`).
         monitor: validation metric that selects the best epoch (checkpoint, early stop).
         monitor_mode: ``"max"`` or ``"min"``.
+        serving_input: the ``serving_default`` input (its name is the signature's key).
     """
 
     name: ClassVar[str]
     config_class: ClassVar[type]
+    sources: ClassVar[Sequence[DataSource]] = ()
     monitor: ClassVar[str] = "val_loss"
     monitor_mode: ClassVar[str] = "min"
+    serving_input: ClassVar[tf.TensorSpec] = tf.TensorSpec([None], tf.string, name="texts")
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
 
     # --- data ------------------------------------------------------------------------
-    def load_data(self) -> Any:
-        """Load the raw splits named by ``cfg.data``."""
-        raise NotImplementedError
+    def load_data(self) -> DataT:
+        """Read ``cfg.data`` through the first matching source; subset the training split.
 
-    def num_examples(self, data: Any, split: str) -> int:
-        """Number of examples in ``split``."""
-        raise NotImplementedError
+        Raises:
+            DataError: ``data=`` names nothing that exists (the message lists what the task
+                reads), or the loader found a problem in a file.
+            ConfigError: ``data=tfds:NAME`` for a task without a TFDS loader.
+        """
+        source = str(self.cfg.data)
+        for entry in self.sources:
+            if entry.matches(self, source):
+                arg = source[len("tfds:") :] if entry.kind == "tfds" else source
+                return self.subset_train(entry.load(self, arg))
+        if source.startswith("tfds:"):
+            raise ConfigError(f"{self.name} has no TFDS loader; {self.data_help()}")
+        raise DataError(source, "no such file or directory", hint=self.data_help())
 
-    def adapt(self, data: Any) -> None:
+    def data_help(self) -> str:
+        """``data= takes 'sample', a ..., or tfds:NAME``: the sources, for error messages."""
+        names = [e.what for e in self.sources]
+        listed = ", ".join(names[:-1]) + (f" or {names[-1]}" if len(names) > 1 else names[0])
+        return f"data= takes {listed}"
+
+    def subset_train(self, data: DataT) -> DataT:
+        """Keep a seeded random ``max_train_samples`` of the training split, in file order."""
+        limit = self.cfg.max_train_samples
+        train = data.train
+        if limit and limit < len(train):
+            keep = np.random.default_rng(self.cfg.seed).permutation(len(train))[:limit]
+            data.train = train.subset(np.sort(keep))
+        return data
+
+    def num_examples(self, data: DataT, split: str) -> int:
+        """Number of training examples in ``split`` (one per ``split`` item by default)."""
+        return len(data.split(split))
+
+    @abc.abstractmethod
+    def adapt(self, data: DataT) -> None:
         """Fit preprocessing state (vocabularies, scalers) on the training split only."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def save_assets(self, directory: Path) -> None:
-        """Write the fitted preprocessing state into ``directory``."""
-        raise NotImplementedError
+        """Write the fitted preprocessing state into ``directory`` (created if needed)."""
 
+    @abc.abstractmethod
     def load_assets(self, directory: Path) -> None:
         """Restore the state written by :meth:`save_assets`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def make_dataset(
-        self, data: Any, split: str, *, batch_size: int, training: bool
+        self, data: DataT, split: str, *, batch_size: int, training: bool
     ) -> tf.data.Dataset:
         """Return batches of ``(inputs, targets)``; shuffled and repeated when training."""
-        raise NotImplementedError
+
+    def batches(
+        self,
+        examples: tf.data.Dataset,
+        size: int,
+        *,
+        batch_size: int,
+        training: bool,
+        bucketing: Bucketing | None = None,
+        augment: Callable[..., Any] | None = None,
+        after_batch: Callable[..., Any] | None = None,
+    ) -> tf.data.Dataset:
+        """The training-stream recipe, written once for every task.
+
+        ``examples`` (unbatched, deterministic) are cached; when training they are
+        reshuffled every epoch (seeded), repeated (the trainer sets ``steps_per_epoch``) and
+        passed through ``augment``. Then batched (by length bucket, right-padded, when
+        ``bucketing`` is given), mapped through ``after_batch`` and prefetched.
+
+        Args:
+            examples: unbatched elements, e.g. ``(token_ids, label)``.
+            size: number of elements (the shuffle buffer holds them all).
+            batch_size: examples per batch (global under a distribution strategy).
+            training: shuffle, repeat and augment.
+            bucketing: group by length; None = plain batches in order.
+            augment: per-example random map when training. Run sequentially on purpose:
+                parallel calls would draw the random numbers in a varying order, and seeded
+                runs would stop being reproducible.
+            after_batch: per-batch map (e.g. gathering cached features), run in parallel.
+        """
+        ds = examples.cache()
+        if training:
+            ds = ds.shuffle(max(size, 1), seed=self.cfg.seed, reshuffle_each_iteration=True)
+            ds = ds.repeat()
+            if augment is not None:
+                ds = ds.map(augment)
+        if bucketing is None:
+            ds = ds.batch(batch_size)
+        else:
+            ds = bucketed_batches(
+                ds,
+                batch_size=batch_size,
+                max_length=bucketing.max_length,
+                length_fn=bucketing.length_fn,
+                padding_values=bucketing.padding_values,
+            )
+        if after_batch is not None:
+            ds = ds.map(after_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     # --- model -----------------------------------------------------------------------
+    @abc.abstractmethod
     def build_model(self) -> keras.Model:
         """Build the (uncompiled) Keras model; called inside the strategy scope."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def compile_args(self, model: keras.Model) -> dict[str, Any]:
         """Loss and metrics for ``model.compile`` (the trainer adds the optimizer).
 
         ``model`` is the one :meth:`build_model` returned: a loss may need its layers (a
         CRF loss reads the CRF layer's transition scores).
         """
-        raise NotImplementedError
 
-    def fit_args(self, data: Any) -> dict[str, Any]:
+    def fit_args(self, data: DataT) -> dict[str, Any]:
         """Extra keyword arguments for ``model.fit``, e.g. ``class_weight``."""
         return {}
 
     # --- evaluation and serving ------------------------------------------------------
-    def evaluate(self, model: keras.Model, data: Any, split: str, out_dir: Path) -> dict:
+    @abc.abstractmethod
+    def evaluate(self, model: keras.Model, data: DataT, split: str, out_dir: Path) -> dict:
         """Score ``model`` on ``split``; write plots into ``out_dir``; return flat metrics."""
-        raise NotImplementedError
+
+    @abc.abstractmethod
+    def serve(self, model: keras.Model, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Raw input (:attr:`serving_input`) -> named outputs; traced into the SavedModel.
+
+        TF ops only, no Python control flow on tensors (traced without AutoGraph).
+        """
+
+    def resources(self, model: keras.Model) -> list[Any]:
+        """Lookup layers and other state :meth:`serve` uses besides ``model`` (tracked)."""
+        return []
 
     def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
-        """Wrap preprocessing + model into an archive whose ``serving_default`` takes raw input."""
-        raise NotImplementedError
+        """Wrap :meth:`serve` into an archive whose ``serving_default`` takes raw input."""
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        for resource in self.resources(model):  # lookup tables must travel with the model
+            archive.track(resource)
+
+        # autograph=False: serve is plain TF ops (decoding loops are explicit while loops);
+        # AutoGraph would only warn about the closures it cannot convert.
+        @tf.function(input_signature=[self.serving_input], autograph=False)
+        def serving_default(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+            return self.serve(model, inputs)
+
+        archive.add_endpoint("serving_default", serving_default)
+        return archive
 
     def predict_inputs(self, inputs: list[str]) -> Any:
-        """Turn command-line inputs into the tensor ``serving_default`` takes."""
-        raise NotImplementedError
+        """Command-line inputs -> the tensor ``serving_default`` takes (strings by default)."""
+        return tf.constant(inputs, tf.string)
 
+    @abc.abstractmethod
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """Render ``serving_default`` outputs as one printable line per input."""
-        raise NotImplementedError
+
+
+# --- asset helpers --------------------------------------------------------------------
+def write_lines(directory: Path, name: str, items: Sequence[str]) -> None:
+    """Write ``items`` one per line (a vocabulary: tokens never contain newlines)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text("".join(f"{item}\n" for item in items), encoding="utf-8")
+
+
+def read_lines_asset(directory: Path, name: str) -> list[str]:
+    """Read what :func:`write_lines` wrote (an empty line is an item: the padding token)."""
+    return (directory / name).read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def write_json(directory: Path, name: str, value: Any) -> None:
+    """Write ``value`` as UTF-8 JSON (non-ASCII kept readable)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(value, ensure_ascii=False, indent=1)
+    (directory / name).write_text(text, encoding="utf-8")
+
+
+def read_json(directory: Path, name: str) -> Any:
+    """Read what :func:`write_json` wrote."""
+    return json.loads((directory / name).read_text(encoding="utf-8"))

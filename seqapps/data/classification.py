@@ -32,6 +32,10 @@ class LabeledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def subset(self, index: np.ndarray) -> LabeledTexts:
+        """The examples at ``index``, in that order."""
+        return LabeledTexts([self.texts[i] for i in index], self.labels[index], self.source)
+
 
 @dataclasses.dataclass
 class ClassificationData(Splits):

@@ -133,9 +133,8 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
     val_fraction: float = 0.1
     test_fraction: float = 0.1
 
-    def __post_init__(self) -> None:
-        TrainConfig.__post_init__(self)
-        RecurrentConfig.__post_init__(self)
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range task setting."""
         if self.bidirectional:
             raise ConfigError("captioning's decoder reads left to right: bidirectional=false")
         if self.backbone not in BACKBONES:

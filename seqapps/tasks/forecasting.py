@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
@@ -33,13 +32,13 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
-from seqapps.data.io import sample_dir
+from seqapps.data.io import SPLITS, Splits, sample_dir
 from seqapps.data.prices import Columns, Series, load_prices
 from seqapps.errors import ConfigError, DataError
 from seqapps.layers.recurrent import recurrent_stack
 from seqapps.plots import plot_forecasts, plot_horizon_errors
 from seqapps.progress import progress_bar
-from seqapps.task import Task
+from seqapps.task import DataSource, Task, read_json, write_json
 
 INPUT_FIELDS = {"close": [3], "ohlc": [0, 1, 2, 3], "ohlcv": [0, 1, 2, 3, 4]}
 METHODS = ("model", "persistence", "drift", "moving_average")
@@ -88,9 +87,8 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
         """The levels of ``quantiles`` as floats, ascending."""
         return sorted(float(q) for q in self.quantiles.split(",") if q.strip())
 
-    def __post_init__(self) -> None:
-        TrainConfig.__post_init__(self)
-        RecurrentConfig.__post_init__(self)
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range task setting."""
         try:
             levels = self.quantile_levels
         except ValueError:
@@ -111,23 +109,53 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
 
 
 @dataclasses.dataclass
-class PriceData:
-    """All tickers' prices concatenated, plus the window origins of each split.
+class Windows:
+    """One split's forecast windows.
 
-    ``values`` is ``(total_days, 5)``; an origin is the global row index of a window's last
-    input day; ``origins[split]`` and ``tickers[split]`` list them with their ticker index.
+    ``origins`` ``(n,)`` int64: global row index of each window's last input day;
+    ``tickers`` ``(n,)`` int64: the index of each window's ticker.
+    """
+
+    origins: np.ndarray
+    tickers: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.origins)
+
+    def subset(self, index: np.ndarray) -> Windows:
+        """The windows at ``index``, in that order."""
+        return Windows(self.origins[index], self.tickers[index])
+
+
+@dataclasses.dataclass
+class PriceData(Splits):
+    """All tickers' prices concatenated, plus the forecast windows of each split.
+
+    ``values`` is ``(total_days, 5)`` (open, high, low, close, volume); ``offsets`` the row
+    where each ticker starts; ``train`` / ``val`` / ``test`` the :class:`Windows`.
     """
 
     series: list[Series]
     values: np.ndarray
     offsets: np.ndarray
-    origins: dict[str, np.ndarray]
-    tickers: dict[str, np.ndarray]
+    train: Windows
+    val: Windows
+    test: Windows
     val_start: np.datetime64
     test_start: np.datetime64
 
+    @property
+    def origins(self) -> dict[str, np.ndarray]:
+        """Window origins per split name."""
+        return {k: self.split(k).origins for k in SPLITS}
 
-class ForecastingTask(Task):
+    @property
+    def tickers(self) -> dict[str, np.ndarray]:
+        """Ticker index of each window, per split name."""
+        return {k: self.split(k).tickers for k in SPLITS}
+
+
+class ForecastingTask(Task[ForecastingConfig, PriceData]):
     """Direct multi-horizon forecasting of daily closes with a recurrent network."""
 
     name = "forecasting"
@@ -154,10 +182,9 @@ class ForecastingTask(Task):
             c.volume_column,
         )
 
-    def load_data(self) -> PriceData:
-        """Load, validate and cut ``cfg.data`` into chronological window origins."""
+    def _load(self, source: str | Path) -> PriceData:
+        """Load, validate and cut a price file into chronological window origins."""
         cfg = self.cfg
-        source = sample_dir("forecasting") / "prices.csv" if cfg.data == "sample" else cfg.data
         series = load_prices(source, cfg.layout, self._columns(), cfg.fill)
         if cfg.inputs != "close":
             for s in series:
@@ -224,18 +251,19 @@ class ForecastingTask(Task):
                     f"the {k} period has no complete window; "
                     "move val_start/test_start or shorten window/horizon",
                 )
-        if cfg.max_train_samples and cfg.max_train_samples < len(origins["train"]):
-            keep = np.sort(
-                np.random.default_rng(cfg.seed).permutation(len(origins["train"]))[
-                    : cfg.max_train_samples
-                ]
-            )
-            origins["train"], tickers["train"] = origins["train"][keep], tickers["train"][keep]
-        return PriceData(series, values, offsets, origins, tickers, val_start, test_start)
+        splits = {k: Windows(origins[k], tickers[k]) for k in SPLITS}
+        return PriceData(
+            series, values, offsets, **splits, val_start=val_start, test_start=test_start
+        )
 
-    def num_examples(self, data: PriceData, split: str) -> int:
-        """Number of windows in ``split``."""
-        return len(data.origins[split])
+    sources = (
+        DataSource(
+            "sample",
+            lambda task, _: task._load(sample_dir("forecasting") / "prices.csv"),
+            "'sample'",
+        ),
+        DataSource("file", _load, "a CSV file of daily prices (long or wide layout)"),
+    )
 
     def adapt(self, data: PriceData) -> None:
         """Scaling statistics and MASE scales from training-period days only."""
@@ -259,12 +287,11 @@ class ForecastingTask(Task):
 
     def save_assets(self, directory: Path) -> None:
         """Write ``stats.json``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "stats.json").write_text(json.dumps(self.stats, indent=1), encoding="utf-8")
+        write_json(directory, "stats.json", self.stats)
 
     def load_assets(self, directory: Path) -> None:
         """Read ``stats.json``."""
-        self.stats = json.loads((directory / "stats.json").read_text(encoding="utf-8"))
+        self.stats = read_json(directory, "stats.json")
 
     def features(self, prices: tf.Tensor) -> tf.Tensor:
         """Raw price windows ``(batch, time, inputs)`` -> model features ``(batch, time, f)``.
@@ -319,37 +346,44 @@ class ForecastingTask(Task):
         Only origin indices go through the pipeline; windows are gathered from the price
         table inside the map, so no window is ever materialised in Python.
         """
-        ds = self._windows(data, split, batch_size, training)
+        part = data.split(split)
+        gather = self._gather(data)
         quantiles = bool(self.cfg.quantiles)
 
-        def pair(window, future, ticker):
+        def pair(origin: tf.Tensor, ticker: tf.Tensor) -> tuple:
+            window, future, _ = gather(origin, ticker)
             y = self._scale_targets(window, future)  # (batch, horizon)
             return self.features(window), {"forecast": y, "quantiles": y} if quantiles else y
 
-        return ds.map(
-            pair,
-            num_parallel_calls=tf.data.AUTOTUNE,
-        ).prefetch(tf.data.AUTOTUNE)
+        examples = tf.data.Dataset.from_tensor_slices((part.origins, part.tickers))
+        return self.batches(
+            examples, len(part), batch_size=batch_size, training=training, after_batch=pair
+        )
 
-    def _windows(
-        self, data: PriceData, split: str, batch_size: int, training: bool
-    ) -> tf.data.Dataset:
-        """Batches of ``(price windows (b, W, inputs), future closes (b, H), ticker ids (b,))``."""
+    def _gather(self, data: PriceData):
+        """``(origins (b,), tickers (b,)) -> (windows (b, W, inputs), futures (b, H), tickers)``.
+
+        Windows are gathered from the price table inside the graph, so no window is ever
+        materialised in Python.
+        """
         cfg = self.cfg
         table = tf.constant(data.values)  # (total_days, 5)
         cols = INPUT_FIELDS[cfg.inputs]
         past = tf.range(-cfg.window + 1, 1, dtype=tf.int64)
         ahead = tf.range(1, cfg.horizon + 1, dtype=tf.int64)
 
-        def gather(origin, ticker):
+        def gather(origin: tf.Tensor, ticker: tf.Tensor) -> tuple:
             window = tf.gather(tf.gather(table, origin[:, None] + past), cols, axis=2)
             future = tf.gather(table[:, 3], origin[:, None] + ahead)
             return window, future, ticker
 
-        ds = tf.data.Dataset.from_tensor_slices((data.origins[split], data.tickers[split]))
-        if training:
-            ds = ds.shuffle(len(data.origins[split]), seed=cfg.seed).repeat()
-        return ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        return gather
+
+    def _windows(self, data: PriceData, split: str, batch_size: int) -> tf.data.Dataset:
+        """Batches of ``_gather``'s triples for every window of ``split``, in order."""
+        part = data.split(split)
+        ds = tf.data.Dataset.from_tensor_slices((part.origins, part.tickers)).batch(batch_size)
+        return ds.map(self._gather(data), num_parallel_calls=tf.data.AUTOTUNE)
 
     def _scale_targets(self, window: tf.Tensor, future: tf.Tensor) -> tf.Tensor:
         last = window[:, -1, self.close_at]
@@ -400,7 +434,7 @@ class ForecastingTask(Task):
         close_at = self.close_at
         out = {k: [] for k in ("ticker", "origin", "last", "actual", *METHODS)}
         bar = progress_bar(self.num_examples(data, split), unit="window")
-        for window, future, ticker in self._windows(data, split, 1024, False):
+        for window, future, ticker in self._windows(data, split, 1024):
             closes = window[:, :, close_at].numpy()
             last = closes[:, -1]
             scaled, quantiles = self._outputs(model, self.features(window))
@@ -483,31 +517,23 @@ class ForecastingTask(Task):
                 row.append(f"{scores['model']['directional_accuracy'].mean():.4f}")
                 w.writerow(row)
 
-    def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
-        """``serving_default(prices: (batch, days, inputs) float32) -> {forecast: (batch, H)}``.
+    @property
+    def serving_input(self) -> tf.TensorSpec:  # type: ignore[override]
+        """Raw prices ``(batch, days, inputs)`` float32; ``inputs`` is 1, 4 or 5 columns."""
+        n_inputs = len(INPUT_FIELDS[self.cfg.inputs])
+        return tf.TensorSpec([None, None, n_inputs], tf.float32, name="prices")
+
+    def serve(self, model: keras.Model, prices: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``prices (batch, days, inputs) -> {forecast (batch, H)[, quantiles (batch, H, Q)]}``.
 
         Prices are raw (price units, oldest day first); scaling happens inside the graph.
         """
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        n_inputs = len(INPUT_FIELDS[self.cfg.inputs])
         close_at = self.close_at
-
-        # autograph=False: no Python control flow depends on tensors here, and AutoGraph
-        # warns that it cannot convert this closure.
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, None, n_inputs], tf.float32, name="prices")],
-            autograph=False,
-        )
-        def serve(prices: tf.Tensor) -> dict[str, tf.Tensor]:
-            scaled, quantiles = self._outputs(model, self.features(prices))
-            out = {"forecast": self.to_prices(prices[:, -1, close_at], scaled)}
-            if quantiles is not None:
-                out["quantiles"] = self.to_prices(prices[:, -1, close_at, None], quantiles, axis=1)
-            return out
-
-        archive.add_endpoint("serving_default", serve)
-        return archive
+        scaled, quantiles = self._outputs(model, self.features(prices))
+        out = {"forecast": self.to_prices(prices[:, -1, close_at], scaled)}
+        if quantiles is not None:
+            out["quantiles"] = self.to_prices(prices[:, -1, close_at, None], quantiles, axis=1)
+        return out
 
     def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
         """Read CSV files of recent prices (any layout, any number of tickers).

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Literal
@@ -34,7 +33,6 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
-from seqapps.data.batching import bucketed_batches
 from seqapps.data.conll import (
     NerData,
     TaggedSentences,
@@ -45,14 +43,14 @@ from seqapps.data.conll import (
 )
 from seqapps.data.io import sample_dir
 from seqapps.data.tokens import CASES, TokenEncoder
-from seqapps.errors import ConfigError, DataError
+from seqapps.errors import ConfigError
 from seqapps.layers.chars import CHAR_ENCODERS
 from seqapps.layers.crf import CRF, CRFLoss
 from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import EntityF1, confusion_matrix, entity_scores, entity_spans
 from seqapps.plots import plot_confusion_matrix
 from seqapps.progress import progress_bar
-from seqapps.task import Task
+from seqapps.task import Bucketing, DataSource, Task, read_json, write_json
 
 # Bucket edges only: sentences are never cut (CoNLL-2003's longest has 124 tokens).
 _BUCKET_LENGTH = 128
@@ -100,9 +98,8 @@ class NerConfig(RecurrentConfig, TrainConfig):
     # tfds:NAME data sets: the feature that holds the tags.
     tfds_tag_key: str = "ner"
 
-    def __post_init__(self) -> None:
-        TrainConfig.__post_init__(self)
-        RecurrentConfig.__post_init__(self)
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range task setting."""
         if not (0.0 <= self.unk_replace <= 1.0 and 0.0 <= self.word_dropout < 1.0):
             raise ConfigError("unk_replace must be in [0, 1] and word_dropout in [0, 1)")
         if min(self.char_embedding_dim, self.char_features, self.word_embedding_dim) < 1:
@@ -113,7 +110,7 @@ class NerConfig(RecurrentConfig, TrainConfig):
             raise ConfigError("case_embedding_dim must be >= 0 and max_word_length >= 1")
 
 
-class NerTask(Task):
+class NerTask(Task[NerConfig, NerData]):
     """Aligned sequence tagging of CoNLL-style named entities (CoNLL-2003 by default)."""
 
     name = "ner"
@@ -127,37 +124,30 @@ class NerTask(Task):
         self.tag_names: list[str] = []
 
     # --- data ------------------------------------------------------------------------
-    def load_data(self) -> NerData:
-        """Load ``cfg.data``: ``sample``, a CoNLL directory, one CoNLL file or ``tfds:NAME``."""
+    def _load_file(self, path: str) -> NerData:
         cfg = self.cfg
-        if cfg.data == "sample":
-            data = load_conll_dir(sample_dir("ner"), cfg.tag_scheme)
-        elif cfg.data.startswith("tfds:"):
-            data = load_tfds_conll(cfg.data[len("tfds:") :], cfg.tfds_tag_key)
-        elif Path(cfg.data).is_dir():
-            data = load_conll_dir(cfg.data, cfg.tag_scheme)
-        elif Path(cfg.data).is_file():
-            data = load_conll_file(
-                cfg.data,
-                cfg.tag_scheme,
-                val_fraction=cfg.val_fraction,
-                test_fraction=cfg.test_fraction,
-                seed=cfg.seed,
-            )
-        else:
-            raise DataError(
-                cfg.data,
-                "no such file or directory",
-                hint="data= takes 'sample', a CoNLL directory, a CoNLL file or tfds:NAME",
-            )
-        if cfg.max_train_samples and cfg.max_train_samples < len(data.train):
-            keep = np.random.default_rng(cfg.seed).permutation(len(data.train))
-            data.train = data.train.subset(np.sort(keep[: cfg.max_train_samples]))
-        return data
+        return load_conll_file(
+            path,
+            cfg.tag_scheme,
+            val_fraction=cfg.val_fraction,
+            test_fraction=cfg.test_fraction,
+            seed=cfg.seed,
+        )
 
-    def num_examples(self, data: NerData, split: str) -> int:
-        """Number of sentences in ``split``."""
-        return len(data.split(split))
+    sources = (
+        DataSource(
+            "sample",
+            lambda task, _: load_conll_dir(sample_dir("ner"), task.cfg.tag_scheme),
+            "'sample'",
+        ),
+        DataSource(
+            "dir", lambda task, path: load_conll_dir(path, task.cfg.tag_scheme), "a CoNLL directory"
+        ),
+        DataSource("file", _load_file, "a CoNLL file"),
+        DataSource(
+            "tfds", lambda task, name: load_tfds_conll(name, task.cfg.tfds_tag_key), "tfds:NAME"
+        ),
+    )
 
     def adapt(self, data: NerData) -> None:
         """Fit the word and character vocabularies and the tag set on the training split."""
@@ -171,17 +161,13 @@ class NerTask(Task):
 
     def save_assets(self, directory: Path) -> None:
         """Write ``encoder.json`` (vocabularies) and ``tags.json``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "encoder.json").write_text(
-            json.dumps(self.encoder.to_dict(), ensure_ascii=False), encoding="utf-8"
-        )
-        (directory / "tags.json").write_text(json.dumps(self.tag_names), encoding="utf-8")
+        write_json(directory, "encoder.json", self.encoder.to_dict())
+        write_json(directory, "tags.json", self.tag_names)
 
     def load_assets(self, directory: Path) -> None:
         """Restore what :meth:`save_assets` wrote."""
-        d = json.loads((directory / "encoder.json").read_text(encoding="utf-8"))
-        self.encoder = TokenEncoder.from_dict(d)
-        self.tag_names = json.loads((directory / "tags.json").read_text(encoding="utf-8"))
+        self.encoder = TokenEncoder.from_dict(read_json(directory, "encoder.json"))
+        self.tag_names = read_json(directory, "tags.json")
 
     @property
     def feature_keys(self) -> list[str]:
@@ -214,23 +200,13 @@ class NerTask(Task):
             return {k: v[:length] for k, v in features.items()}, tags[:length]
 
         ds = tf.data.Dataset.from_tensor_slices((tokens, tags)).ragged_batch(1024)
-        ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE).unbatch().map(trim)
-        return ds.cache()
+        return ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE).unbatch().map(trim)
 
-    def _padded(self, ds: tf.data.Dataset, batch_size: int, *, bucketed: bool) -> tf.data.Dataset:
-        """Right-padded batches: features with 0, tags with -1 (the mask of loss and metric)."""
+    @property
+    def _bucketing(self) -> Bucketing:
+        """Right padding: features with 0, tags with -1 (the mask of loss and metric)."""
         pad = ({k: 0 for k in self.feature_keys}, -1)
-        if bucketed:
-            ds = bucketed_batches(
-                ds,
-                batch_size=batch_size,
-                max_length=_BUCKET_LENGTH,
-                length_fn=lambda features, tags: tf.shape(tags)[0],
-                padding_values=pad,
-            )
-        else:
-            ds = ds.padded_batch(batch_size, padding_values=pad)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return Bucketing(lambda features, tags: tf.shape(tags)[0], _BUCKET_LENGTH, pad)
 
     def make_dataset(
         self, data: NerData, split: str, *, batch_size: int, training: bool
@@ -244,15 +220,15 @@ class NerTask(Task):
         probability ``word_dropout``.
         """
         part = data.split(split)
-        ds = self._sentences(part)
-        if training:
-            ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
-            ds = ds.repeat()
-            if self.cfg.unk_replace > 0 or self.cfg.word_dropout > 0:
-                # Sequential on purpose: parallel calls would draw the random numbers in
-                # a varying order, and seeded runs would stop being reproducible.
-                ds = ds.map(self._unknown_words)
-        return self._padded(ds, batch_size, bucketed=True)
+        augment = self.cfg.unk_replace > 0 or self.cfg.word_dropout > 0
+        return self.batches(
+            self._sentences(part),
+            len(part),
+            batch_size=batch_size,
+            training=training,
+            bucketing=self._bucketing,
+            augment=self._unknown_words if augment else None,
+        )
 
     def _unknown_words(self, features: dict, tags: tf.Tensor):
         """Swap words for unknown (id 1): singletons (ids >= singleton_start) and any word."""
@@ -348,7 +324,10 @@ class NerTask(Task):
 
         bar = progress_bar(len(part), unit="sentence")
         out: list[list[str]] = []
-        for features, tags in self._padded(self._sentences(part), 256, bucketed=False):
+        ordered = self._sentences(part).padded_batch(
+            256, padding_values=self._bucketing.padding_values
+        )
+        for features, tags in ordered.prefetch(tf.data.AUTOTUNE):
             ids = step(features, tags).numpy()
             for row, length in zip(ids, (tags.numpy() >= 0).sum(axis=1), strict=True):
                 out.append(names[row[:length]].tolist())
@@ -389,43 +368,33 @@ class NerTask(Task):
         )
         return metrics
 
-    def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
-        """``serving_default(sentences: (batch,) string) -> {tokens, tags, lengths}``.
+    serving_input = tf.TensorSpec([None], tf.string, name="sentences")
+
+    def serve(self, model: keras.Model, sentences: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``sentences (batch,) string -> {tokens, tags, lengths}``.
 
         ``tokens`` and ``tags`` are ``(batch, time)`` strings padded with ``""``; a sentence
         is split on whitespace; ``lengths`` ``(batch,)`` int64 counts its tokens.
         """
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        # The lookup tables must travel with the SavedModel.
-        archive.track(self.encoder.word_lookup)
-        archive.track(self.encoder.char_lookup)
-        encoder, keys, decode = self.encoder, self.feature_keys, self.decoder(model)
-        names = tf.constant(self.tag_names)
+        tokens = tf.strings.split(sentences)  # (batch, None) ragged, on whitespace
+        lengths = tokens.row_lengths()
+        # An empty sentence gets one placeholder token: an all-masked row would leave
+        # the recurrent layers and the CRF nothing to read. Its output is cut off below.
+        empty = tf.cast(tf.equal(lengths, 0), tf.int64)
+        filler = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(empty)], "."), empty)
+        padded = tf.concat([tokens, filler], axis=1)
+        features = self.encoder(padded)
+        mask = tf.sequence_mask(padded.row_lengths(), tf.shape(features["words"])[1])
+        inputs = {k: features[k] for k in self.feature_keys}
+        ids = self.decoder(model)(model(inputs, training=False), mask)
+        width = tf.cast(tf.reduce_max(tf.concat([lengths, [0]], 0)), tf.int32)
+        real = tf.sequence_mask(lengths, width)
+        tags = tf.where(real, tf.gather(tf.constant(self.tag_names), ids[:, :width]), "")
+        return {"tokens": tokens.to_tensor(""), "tags": tags, "lengths": lengths}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
-        def serve(sentences: tf.Tensor) -> dict[str, tf.Tensor]:
-            tokens = tf.strings.split(sentences)  # (batch, None) ragged, on whitespace
-            lengths = tokens.row_lengths()
-            # An empty sentence gets one placeholder token: an all-masked row would leave
-            # the recurrent layers and the CRF nothing to read. Its output is cut off below.
-            empty = tf.cast(tf.equal(lengths, 0), tf.int64)
-            filler = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(empty)], "."), empty)
-            padded = tf.concat([tokens, filler], axis=1)
-            features = encoder(padded)
-            mask = tf.sequence_mask(padded.row_lengths(), tf.shape(features["words"])[1])
-            ids = decode(model({k: features[k] for k in keys}, training=False), mask)
-            width = tf.cast(tf.reduce_max(tf.concat([lengths, [0]], 0)), tf.int32)
-            real = tf.sequence_mask(lengths, width)
-            tags = tf.where(real, tf.gather(names, ids[:, :width]), "")
-            return {"tokens": tokens.to_tensor(""), "tags": tags, "lengths": lengths}
-
-        archive.add_endpoint("serving_default", serve)
-        return archive
-
-    def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
-        """Sentences as a ``(batch,)`` string tensor."""
-        return tf.constant(inputs, tf.string)
+    def resources(self, model: keras.Model) -> list:
+        """The word and character lookup tables."""
+        return [self.encoder.word_lookup, self.encoder.char_lookup]
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """``PER: John | LOC: New York<TAB>John/B-PER lives/O in/O New/B-LOC York/I-LOC``."""

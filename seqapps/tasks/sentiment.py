@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
-from seqapps.data.batching import bucketed_batches
 from seqapps.data.classification import (
     ClassificationData,
     load_delimited,
@@ -33,13 +31,21 @@ from seqapps.data.classification import (
 )
 from seqapps.data.io import sample_dir
 from seqapps.data.text import encode_texts, make_vectorizer
-from seqapps.errors import ConfigError, DataError
+from seqapps.errors import ConfigError
 from seqapps.layers.pooling import POOLINGS
 from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import MacroRecall, classification_report, confusion_matrix, majority_baseline
 from seqapps.plots import plot_confusion_matrix
 from seqapps.progress import progress_bar
-from seqapps.task import Task
+from seqapps.task import (
+    Bucketing,
+    DataSource,
+    Task,
+    read_json,
+    read_lines_asset,
+    write_json,
+    write_lines,
+)
 
 
 @dataclasses.dataclass
@@ -79,16 +85,15 @@ class SentimentConfig(RecurrentConfig, TrainConfig):
     tfds_text_key: str = "text"
     tfds_label_key: str = "label"
 
-    def __post_init__(self) -> None:
-        TrainConfig.__post_init__(self)
-        RecurrentConfig.__post_init__(self)
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range task setting."""
         if not 0.0 <= self.word_dropout < 1.0:
             raise ConfigError("word_dropout must be in [0, 1)")
         if self.max_tokens < 3 or self.max_length < 1 or self.embedding_dim < 1:
             raise ConfigError("max_tokens must be >= 3, max_length and embedding_dim >= 1")
 
 
-class SentimentTask(Task):
+class SentimentTask(Task[SentimentConfig, ClassificationData]):
     """Many-to-one text classification of tweets (TweetEval sentiment by default)."""
 
     name = "sentiment"
@@ -102,46 +107,33 @@ class SentimentTask(Task):
         self.label_names: list[str] = []
 
     # --- data ------------------------------------------------------------------------
-    def load_data(self) -> ClassificationData:
-        """Load ``cfg.data``: ``sample``, a TweetEval directory, a CSV/TSV file or ``tfds:NAME``."""
+    def _load_tfds(self, name: str) -> ClassificationData:
         cfg = self.cfg
-        if cfg.data == "sample":
-            data = load_tweeteval(sample_dir("sentiment"))
-        elif cfg.data.startswith("tfds:"):
-            data = load_tfds(
-                cfg.data[len("tfds:") :],
-                text_key=cfg.tfds_text_key,
-                label_key=cfg.tfds_label_key,
-                val_fraction=cfg.val_fraction,
-                seed=cfg.seed,
-            )
-        elif Path(cfg.data).is_dir():
-            data = load_tweeteval(cfg.data)
-        elif Path(cfg.data).is_file():
-            data = load_delimited(
-                cfg.data,
-                text_column=cfg.text_column,
-                label_column=cfg.label_column,
-                val_fraction=cfg.val_fraction,
-                test_fraction=cfg.test_fraction,
-                seed=cfg.seed,
-            )
-        else:
-            raise DataError(
-                cfg.data,
-                "no such file or directory",
-                hint="data= takes 'sample', a TweetEval directory, a CSV/TSV file or tfds:NAME",
-            )
-        if cfg.max_train_samples and cfg.max_train_samples < len(data.train):
-            keep = np.random.default_rng(cfg.seed).permutation(len(data.train))
-            keep = np.sort(keep[: cfg.max_train_samples])
-            data.train.texts = [data.train.texts[i] for i in keep]
-            data.train.labels = data.train.labels[keep]
-        return data
+        return load_tfds(
+            name,
+            text_key=cfg.tfds_text_key,
+            label_key=cfg.tfds_label_key,
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+        )
 
-    def num_examples(self, data: ClassificationData, split: str) -> int:
-        """Number of tweets in ``split``."""
-        return len(data.split(split))
+    def _load_delimited(self, path: str) -> ClassificationData:
+        cfg = self.cfg
+        return load_delimited(
+            path,
+            text_column=cfg.text_column,
+            label_column=cfg.label_column,
+            val_fraction=cfg.val_fraction,
+            test_fraction=cfg.test_fraction,
+            seed=cfg.seed,
+        )
+
+    sources = (
+        DataSource("sample", lambda task, _: load_tweeteval(sample_dir("sentiment")), "'sample'"),
+        DataSource("dir", lambda task, path: load_tweeteval(path), "a TweetEval directory"),
+        DataSource("file", _load_delimited, "a CSV/TSV file"),
+        DataSource("tfds", _load_tfds, "tfds:NAME"),
+    )
 
     def adapt(self, data: ClassificationData) -> None:
         """Build the vocabulary from the training tweets only."""
@@ -151,17 +143,14 @@ class SentimentTask(Task):
 
     def save_assets(self, directory: Path) -> None:
         """Write ``vocabulary.txt`` and ``labels.json``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        vocab = self.vectorizer.get_vocabulary()
-        # Tokens never contain newlines (the split is on whitespace), so one per line is safe.
-        (directory / "vocabulary.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-        (directory / "labels.json").write_text(json.dumps(self.label_names), encoding="utf-8")
+        write_lines(directory, "vocabulary.txt", self.vectorizer.get_vocabulary())
+        write_json(directory, "labels.json", self.label_names)
 
     def load_assets(self, directory: Path) -> None:
         """Restore the vocabulary and label names written by :meth:`save_assets`."""
-        vocab = (directory / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        vocab = read_lines_asset(directory, "vocabulary.txt")
         self.vectorizer = make_vectorizer(self.cfg.max_tokens, vocabulary=vocab)
-        self.label_names = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+        self.label_names = read_json(directory, "labels.json")
 
     def make_dataset(
         self, data: ClassificationData, split: str, *, batch_size: int, training: bool
@@ -176,21 +165,15 @@ class SentimentTask(Task):
         ds = tf.data.Dataset.from_tensor_slices((part.texts, part.labels))
         # Tokenise in large vectorised batches, then go back to single examples to bucket.
         ds = ds.batch(1024).map(self._encode_batch, num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.unbatch().map(lambda ids, length, label: (ids[:length], label)).cache()
-        if training:
-            ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
-            ds = ds.repeat()
-            if self.cfg.word_dropout > 0:
-                # Sequential on purpose: parallel calls would draw the random numbers in
-                # a varying order, and seeded runs would stop being reproducible.
-                ds = ds.map(self._drop_words)
-        ds = bucketed_batches(
+        ds = ds.unbatch().map(lambda ids, length, label: (ids[:length], label))
+        return self.batches(
             ds,
+            len(part),
             batch_size=batch_size,
-            max_length=self.cfg.max_length,
-            length_fn=lambda ids, label: tf.shape(ids)[0],
+            training=training,
+            bucketing=Bucketing(lambda ids, label: tf.shape(ids)[0], self.cfg.max_length),
+            augment=self._drop_words if self.cfg.word_dropout > 0 else None,
         )
-        return ds.prefetch(tf.data.AUTOTUNE)
 
     def _drop_words(self, ids: tf.Tensor, label: tf.Tensor):
         """Replace a random ``word_dropout`` share of the ids ``(time,)`` by [UNK] (id 1)."""
@@ -275,26 +258,16 @@ class SentimentTask(Task):
             out[f"{stem}_{self.label_names[int(index)]}" if index.isdigit() else key] = value
         return out
 
-    def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
-        """``serving_default(texts: (batch,) string) -> {label, probabilities}``."""
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.track(self.vectorizer)  # its lookup table must travel with the SavedModel
-        vectorizer, max_length = self.vectorizer, self.cfg.max_length
-        names = tf.constant(self.label_names)
+    def serve(self, model: keras.Model, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``texts (batch,) string -> {label (batch,) string, probabilities (batch, classes)}``."""
+        ids = encode_texts(self.vectorizer, texts, self.cfg.max_length).to_tensor()  # right padded
+        probs = model(ids, training=False)  # (batch, classes)
+        label = tf.gather(tf.constant(self.label_names), tf.argmax(probs, axis=-1))
+        return {"label": label, "probabilities": probs}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
-        def serve(texts: tf.Tensor) -> dict[str, tf.Tensor]:
-            ids = encode_texts(vectorizer, texts, max_length).to_tensor()  # right padded
-            probs = model(ids, training=False)  # (batch, classes)
-            return {"label": tf.gather(names, tf.argmax(probs, axis=-1)), "probabilities": probs}
-
-        archive.add_endpoint("serving_default", serve)
-        return archive
-
-    def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
-        """Tweets as a ``(batch,)`` string tensor."""
-        return tf.constant(inputs, tf.string)
+    def resources(self, model: keras.Model) -> list:
+        """The vectorizer: its lookup table must travel with the SavedModel."""
+        return [self.vectorizer]
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """``label<TAB>negative=0.03 neutral=0.12 positive=0.85<TAB>text`` per tweet."""

@@ -107,9 +107,8 @@ class TranslationConfig(RecurrentConfig, TrainConfig):
     val_fraction: float = 0.05
     test_fraction: float = 0.05
 
-    def __post_init__(self) -> None:
-        TrainConfig.__post_init__(self)
-        RecurrentConfig.__post_init__(self)
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range task setting."""
         if self.source_lang == self.target_lang:
             raise ConfigError("source_lang and target_lang must differ")
         if self.embedding_dim < 1 or self.min_count < 1 or self.max_length < 2:

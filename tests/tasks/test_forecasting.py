@@ -36,7 +36,7 @@ def test_windows_target_the_next_h_days(tmp_path):
     task = make_task(f"data={synthetic(tmp_path)}")
     data = task.load_data()
     task.adapt(data)
-    window, future, ticker = next(iter(task._windows(data, "test", 4, False)))
+    window, future, ticker = next(iter(task._windows(data, "test", 4)))
     origin = data.origins["test"][:4]
     s = data.series[int(ticker[0])]
     local = origin[0] - data.offsets[int(ticker[0])]
