@@ -126,7 +126,7 @@ def test_train_evaluate_export_round_trip(tmp_path):
         assert (run / name).exists()
     task, model = load_run(run)
     data = task.load_data()
-    window, _, _ = next(iter(task._windows(data, "test", 5, False)))
+    window, _, _ = next(iter(task._windows(data, "test", 5)))
     ref = task.to_prices(window[:, -1, 0], model(task.features(window))).numpy()
     path = export(run, tmp_path / "models")
     loaded = tf.saved_model.load(str(path))  # keep a reference: it owns the variables
@@ -164,7 +164,7 @@ def test_quantile_heads_train_export_and_report_coverage(tmp_path):
     assert metrics["interval_nominal_coverage"] == pytest.approx(0.8)
     assert 0.0 <= metrics["interval_coverage"] <= 1.0
     task, _ = load_run(run)
-    window, _, _ = next(iter(task._windows(task.load_data(), "test", 4, False)))
+    window, _, _ = next(iter(task._windows(task.load_data(), "test", 4)))
     loaded = tf.saved_model.load(str(export(run, tmp_path / "models")))
     out = loaded.serving_default(window)
     assert out["forecast"].shape == (4, 3) and out["quantiles"].shape == (4, 3, 2)
