@@ -63,7 +63,8 @@ class DataSource:
             ``suffixes`` is empty), or ``other`` (neither exists, and ``accepts(task, data)``
             says this source reads it, e.g. a prefix of aligned files).
         load: ``(task, source) -> data``; raises DataError naming file and line on bad input.
-        what: how the error message describes it, e.g. ``"a TweetEval directory"``.
+        what: how the error message describes it, e.g. ``"a TweetEval directory"``; may
+            name config fields as ``{cfg.FIELD}``.
         suffixes: lower-case file suffixes for ``file`` sources, e.g. ``(".json",)``.
         accepts: for ``other`` sources only.
     """
@@ -145,7 +146,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
 
     def data_help(self) -> str:
         """``data= takes 'sample', a ..., or tfds:NAME``: the sources, for error messages."""
-        names = [e.what for e in self.sources]
+        names = [e.what.format(cfg=self.cfg) for e in self.sources]
         listed = ", ".join(names[:-1]) + (f" or {names[-1]}" if len(names) > 1 else names[0])
         return f"data= takes {listed}"
 

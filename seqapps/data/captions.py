@@ -27,8 +27,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from seqapps.data.io import Splits, read_lines
+from seqapps.data.text import standardize_sentence
 from seqapps.errors import DataError
 
 
@@ -176,3 +178,16 @@ def read_caption_tsv(path: str | Path, *, skip_missing: bool = False) -> Caption
             raise DataError(path, "expected image_path<TAB>caption", line=number)
         captions.setdefault(image.strip(), []).append(caption.strip())
     return _collect(list(captions), captions, path.parent, path, skip_missing)
+
+
+# Tokens left out of BLEU, as the COCO caption evaluation's tokenizer drops punctuation.
+PUNCTUATION = frozenset(".,!?;:\"()'")
+
+
+def caption_tokens(texts: list[str]) -> list[list[str]]:
+    """Lower-cased words without punctuation: the tokenisation BLEU is computed on."""
+    words = tf.strings.split(standardize_sentence(tf.constant(texts or [""], tf.string)))
+    return [
+        [w.decode("utf-8") for w in row if w.decode("utf-8") not in PUNCTUATION]
+        for row in words.to_list()
+    ][: len(texts)]

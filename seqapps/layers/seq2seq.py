@@ -416,3 +416,26 @@ def attentive_decode(
         return greedy_decode(step_fn, state, **common)
     tokens, lengths, _ = beam_search(step_fn, state, **common, beam_width=beam_width, alpha=alpha)
     return tokens, lengths
+
+
+@keras.saving.register_keras_serializable(package="seqapps")
+class AttentionPenalty(keras.layers.Layer):
+    """Adds ``weight * mean_batch sum_positions (1 - sum_steps alpha)^2`` to the model's loss.
+
+    The doubly-stochastic regularisation of Show, Attend and Tell: it pushes the decoder to
+    look at every part of the image over the whole caption. Padding steps do not count.
+    Returns the logits unchanged.
+    """
+
+    def __init__(self, weight: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.weight = weight
+
+    def call(self, logits: Any, attention: Any, tokens: Any) -> Any:  # noqa: D102
+        steps = keras.ops.cast(keras.ops.not_equal(tokens, 0), attention.dtype)[:, :, None]
+        total = keras.ops.sum(attention * steps, axis=1)  # (batch, positions)
+        self.add_loss(self.weight * keras.ops.mean(keras.ops.sum((1.0 - total) ** 2, axis=-1)))
+        return logits
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "weight": self.weight}

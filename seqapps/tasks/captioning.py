@@ -11,8 +11,9 @@ attention, as in Show, Attend and Tell). Training uses teacher forcing and a cro
 averaged over real caption tokens, optionally plus the doubly-stochastic attention penalty;
 inference is greedy or beam search, shared with translation.
 
-The backbone's weights are saved with the run (``assets/backbone.weights.h5``), so that
-features, evaluation and the SavedModel always use the same encoder. With ``fine_tune=N``
+The backbone and its feature cache are one :class:`~seqapps.data.image_encoder.ImageEncoder`;
+its weights are saved with the run (``assets/backbone.weights.h5``), so that features,
+evaluation and the SavedModel always use the same encoder. With ``fine_tune=N``
 the backbone's last ``N`` layers train with the decoder instead: the model then takes
 pixels, and its own (trained) backbone replaces the saved one for evaluation and export.
 The SavedModel holds the whole encoder: ``serving_default`` takes encoded JPEG/PNG bytes
@@ -29,9 +30,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,43 +38,26 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.config import CellName, RecurrentConfig, TrainConfig
-from seqapps.data.batching import bucketed_batches
 from seqapps.data.captions import (
+    PUNCTUATION,
     CaptionData,
     CaptionedImages,
+    caption_tokens,
     image_problem,
     load_flickr8k,
     read_caption_tsv,
     read_coco_captions,
 )
-from seqapps.data.features import cached_features
-from seqapps.data.images import decode_image
+from seqapps.data.image_encoder import ImageEncoder
 from seqapps.data.io import SPLITS, random_split, sample_dir
-from seqapps.data.text import (
-    END_TOKEN,
-    START_TOKEN,
-    ids_to_text,
-    make_sentence_vectorizer,
-    sentence_vocabulary,
-    standardize_sentence,
-)
+from seqapps.data.text import END_TOKEN, START_TOKEN, make_sentence_vectorizer, sentence_vocabulary
 from seqapps.errors import ConfigError, DataError
-from seqapps.layers.backbones import (
-    BACKBONES,
-    build_backbone,
-    calibrate_batch_norm,
-    preprocess,
-)
-from seqapps.layers.seq2seq import AttentiveDecoder, FeatureEncoder, attentive_decode
-from seqapps.metrics import corpus_bleu, teacher_forced_perplexity
+from seqapps.layers.backbones import BACKBONES, build_backbone
+from seqapps.layers.seq2seq import AttentionPenalty, FeatureEncoder
+from seqapps.metrics import corpus_bleu
 from seqapps.plots import plot_caption_grid, plot_image_attention
-from seqapps.progress import progress_bar
-from seqapps.task import Task
-
-# Ids fixed by sentence_vocabulary: padding 0, [UNK] 1, then the specials in this order.
-_START_ID, _END_ID = 2, 3
-# Tokens left out of BLEU, as the COCO caption evaluation's tokenizer drops punctuation.
-_PUNCTUATION = frozenset(".,!?;:\"()'")
+from seqapps.task import Bucketing, DataSource, read_lines_asset, write_lines
+from seqapps.tasks.seq2seq import ScoreColumn, Seq2SeqTask, decoding_report, shift_targets
 
 
 @dataclasses.dataclass
@@ -159,146 +140,94 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
             raise ConfigError("attention_penalty must be >= 0, and needs attention")
 
 
-@keras.saving.register_keras_serializable(package="seqapps")
-class AttentionPenalty(keras.layers.Layer):
-    """Adds ``weight * mean_batch sum_positions (1 - sum_steps alpha)^2`` to the model's loss.
-
-    The doubly-stochastic regularisation of Show, Attend and Tell: it pushes the decoder to
-    look at every part of the image over the whole caption. Padding steps do not count.
-    Returns the logits unchanged.
-    """
-
-    def __init__(self, weight: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.weight = weight
-
-    def call(self, logits: Any, attention: Any, tokens: Any) -> Any:  # noqa: D102
-        steps = keras.ops.cast(keras.ops.not_equal(tokens, 0), attention.dtype)[:, :, None]
-        total = keras.ops.sum(attention * steps, axis=1)  # (batch, positions)
-        self.add_loss(self.weight * keras.ops.mean(keras.ops.sum((1.0 - total) ** 2, axis=-1)))
-        return logits
-
-    def get_config(self) -> dict:  # noqa: D102
-        return {**super().get_config(), "weight": self.weight}
-
-
 @tf.autograph.experimental.do_not_convert
 def _as_tensors(i: tf.Tensor, tokens_in: tf.Tensor, tokens_out: tf.Tensor) -> tuple:
     """Identity; a map through it turns 1-D ragged rows into plain tensors."""
     return i, tokens_in, tokens_out
 
 
-def default_feature_cache() -> Path:
-    """``$XDG_CACHE_HOME/seqapps/features`` (``~/.cache/seqapps/features`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seqapps" / "features"
-
-
-def weights_fingerprint(model: keras.Model) -> str:
-    """A short hash of every weight of ``model``: names a feature cache by its encoder."""
-    digest = hashlib.sha256()
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def caption_tokens(texts: list[str]) -> list[list[str]]:
-    """Lower-cased words without punctuation: the tokenisation BLEU is computed on."""
-    words = tf.strings.split(standardize_sentence(tf.constant(texts or [""], tf.string)))
-    return [
-        [w.decode("utf-8") for w in row if w.decode("utf-8") not in _PUNCTUATION]
-        for row in words.to_list()
-    ][: len(texts)]
-
-
-class CaptioningTask(Task):
+class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     """Image captioning (Flickr8k by default): frozen CNN features, attentive RNN decoder."""
 
     name = "captioning"
     config_class = CaptioningConfig
     monitor = "val_loss"  # per-token cross-entropy of the validation captions
     monitor_mode = "min"
+    serving_input = tf.TensorSpec([None], tf.string, name="images")
+    output_key = "captions"
+    count_key = "images"
 
     def __init__(self, cfg: CaptioningConfig) -> None:
         super().__init__(cfg)
         self.vectorizer: keras.layers.TextVectorization | None = None
-        self.words: list[str] = []  # the caption vocabulary by id
-        self.backbone: keras.Model | None = None
+        self.target_words: list[str] = []  # the caption vocabulary by id
+        self.image_encoder: ImageEncoder | None = None  # set by adapt / load_assets
         self.dropped_long = 0  # training captions over max_length, reported by adapt
-        self._features: dict[str, np.ndarray] = {}  # per cache key, for this process
+        self._tuned: tuple[keras.Model, ImageEncoder] | None = None
+
+    @property
+    def words(self) -> list[str]:
+        """The caption vocabulary by id (``target_words``)."""
+        return self.target_words
+
+    @property
+    def backbone(self) -> keras.Model:
+        """The frozen backbone of :attr:`image_encoder`."""
+        return self.image_encoder.backbone
 
     # --- data ------------------------------------------------------------------------
-    def load_data(self) -> CaptionData:
-        """Load ``cfg.data``: ``sample``, a Flickr8k folder, COCO JSON or image<TAB>caption file."""
-        cfg = self.cfg
+    def _load_dir(self, path: str) -> CaptionData:
+        return _report_skipped(load_flickr8k(path, skip_missing=self.cfg.skip_missing))
+
+    def _load_file(self, path: str) -> CaptionData:
+        """A COCO captions JSON or image<TAB>caption file, split by image."""
+        cfg, path = self.cfg, Path(path)
         skip = {"skip_missing": cfg.skip_missing}
-        path = Path(cfg.data)
-        if cfg.data == "sample":
-            data = load_flickr8k(sample_dir("captioning"))
-        elif cfg.data.startswith("tfds:"):
-            raise ConfigError(
-                "captioning reads image files: download the TFDS/COCO images and pass the "
-                "COCO captions JSON (data=captions_train2017.json image_dir=train2017)"
-            )
-        elif path.is_dir():
-            data = load_flickr8k(path, **skip)
-        elif path.is_file():
-            if path.suffix == ".json":
-                images = read_coco_captions(path, cfg.image_dir or path.parent, **skip)
-            else:
-                images = read_caption_tsv(path, **skip)
-            parts = random_split(
-                len(images),
-                val_fraction=cfg.val_fraction,
-                test_fraction=cfg.test_fraction,
-                seed=cfg.seed,
-                source=path,
-            )
-            data = CaptionData(**{s: images.subset(np.sort(parts[s])) for s in SPLITS})
-            data.train.skipped_missing = images.skipped_missing  # reported once, below
+        if path.suffix.lower() == ".json":
+            images = read_coco_captions(path, cfg.image_dir or path.parent, **skip)
         else:
-            raise DataError(
-                cfg.data,
-                "no such file or directory",
-                hint="data= takes 'sample', a Flickr8k folder, a COCO captions JSON file "
-                "or an image<TAB>caption file",
-            )
-        skipped = sum(data.split(s).skipped_missing for s in SPLITS)
-        if skipped:
-            print(f"captioning: skipped {skipped} missing or unreadable images")
-        if cfg.max_train_samples and cfg.max_train_samples < len(data.train):
-            keep = np.random.default_rng(cfg.seed).permutation(len(data.train))
-            data.train = data.train.subset(np.sort(keep[: cfg.max_train_samples]))
-        return data
+            images = read_caption_tsv(path, **skip)
+        parts = random_split(
+            len(images),
+            val_fraction=cfg.val_fraction,
+            test_fraction=cfg.test_fraction,
+            seed=cfg.seed,
+            source=path,
+        )
+        data = CaptionData(**{s: images.subset(np.sort(parts[s])) for s in SPLITS})
+        data.train.skipped_missing = images.skipped_missing  # reported once
+        return _report_skipped(data)
+
+    def _no_tfds(self, name: str) -> CaptionData:
+        raise ConfigError(
+            "captioning reads image files: download the TFDS/COCO images and pass the "
+            "COCO captions JSON (data=captions_train2017.json image_dir=train2017)"
+        )
+
+    sources = (
+        DataSource("sample", lambda task, _: load_flickr8k(sample_dir("captioning")), "'sample'"),
+        DataSource("dir", _load_dir, "a Flickr8k folder"),
+        DataSource("file", _load_file, "a COCO captions JSON file", suffixes=(".json",)),
+        DataSource("file", _load_file, "an image<TAB>caption file"),
+        DataSource("tfds", _no_tfds, "(not tfds:)"),
+    )
 
     def num_examples(self, data: CaptionData, split: str) -> int:
         """Number of (image, caption) pairs in ``split``: one training example each."""
         return sum(len(c) for c in data.split(split).captions)
 
     def adapt(self, data: CaptionData) -> None:
-        """Fit the vocabulary on the training captions; build the backbone with its weights."""
+        """Fit the vocabulary on the training captions; build the image encoder."""
         cfg = self.cfg
         captions = [c for caps in data.train.captions for c in caps]
         vocabulary = sentence_vocabulary(
             captions, max_tokens=None, min_count=cfg.min_count, specials=(START_TOKEN, END_TOKEN)
         )
         self.vectorizer = make_sentence_vectorizer(vocabulary, name="caption_vectorizer")
-        self.words = self.vectorizer.get_vocabulary()
-        try:
-            self.backbone = build_backbone(
-                cfg.backbone, alpha=cfg.alpha, weights=cfg.weights, image_size=cfg.image_size
-            )
-        # Keras raises a bare Exception when the ImageNet download fails (no internet).
-        except Exception as e:  # noqa: BLE001
-            raise ConfigError(
-                f"cannot build backbone {cfg.backbone} (alpha={cfg.alpha}, "
-                f"weights={cfg.weights}): {e}; offline, pass weights=PATH to a local "
-                "no-top weights file, or weights=none"
-            ) from e
+        self.target_words = self.vectorizer.get_vocabulary()
+        self.image_encoder = self._build_encoder(cfg.weights)
         if cfg.weights == "none":  # random weights: match batch norm to real images
-            images = data.train.images[:64]
-            pixels = tf.stack([self._pixels(p) for p in images])
-            calibrate_batch_norm(self.backbone, preprocess(cfg.backbone)(pixels))
+            self.image_encoder.calibrate(data.train.images[:64])
         lengths = self.vectorizer(tf.constant(captions)).row_lengths().numpy()
         self.dropped_long = int((lengths + 1 > cfg.max_length).sum())
         if self.dropped_long:
@@ -307,53 +236,49 @@ class CaptioningTask(Task):
                 f"max_length={cfg.max_length} tokens and are left out of training"
             )
 
+    def _build_encoder(self, weights: str) -> ImageEncoder:
+        cfg = self.cfg
+        return ImageEncoder.build(
+            cfg.backbone,
+            alpha=cfg.alpha,
+            weights=weights,
+            image_size=cfg.image_size,
+            cache_dir=cfg.feature_cache,
+            seed=cfg.seed,
+        )
+
     def save_assets(self, directory: Path) -> None:
         """Write ``vocabulary.txt`` and the backbone's ``backbone.weights.h5``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "vocabulary.txt").write_text("\n".join(self.words) + "\n", encoding="utf-8")
-        self.backbone.save_weights(directory / "backbone.weights.h5")
+        write_lines(directory, "vocabulary.txt", self.target_words)
+        self.image_encoder.save(directory)
 
     def load_assets(self, directory: Path) -> None:
         """Restore the vocabulary and the backbone written by :meth:`save_assets`."""
-        cfg = self.cfg
-        text = (directory / "vocabulary.txt").read_text(encoding="utf-8")
-        self.vectorizer = make_sentence_vectorizer(text.split("\n")[:-1], "caption_vectorizer")
-        self.words = self.vectorizer.get_vocabulary()
-        self.backbone = build_backbone(
-            cfg.backbone, alpha=cfg.alpha, weights="none", image_size=cfg.image_size
-        )
-        self.backbone.load_weights(directory / "backbone.weights.h5")
+        vocabulary = read_lines_asset(directory, "vocabulary.txt")
+        self.vectorizer = make_sentence_vectorizer(vocabulary, "caption_vectorizer")
+        self.target_words = self.vectorizer.get_vocabulary()
+        self.image_encoder = self._build_encoder("none")
+        self.image_encoder.load(directory)
 
     def features(self, images: list[Path], copy: int = 0) -> np.ndarray:
-        """Backbone features ``(images, positions, channels)`` float16, from the disk cache.
+        """Frozen-backbone features ``(images, positions, channels)`` float16 (cached)."""
+        return self.image_encoder.features(images, copy)
 
-        The cache file is named by a hash of the image list, the backbone settings and its
-        weights, so a changed backbone never reads stale features. ``copy`` 0 is the images
-        as they are; ``copy`` k >= 1 an augmented copy (seeded by ``seed`` and k).
+    def image_features(self, images: tf.Tensor) -> tf.Tensor:
+        """Encoded image bytes ``(batch,)`` -> features ``(batch, positions, channels)``."""
+        return self.image_encoder.encode_bytes(images)
+
+    def encoder_for(self, model: keras.Model) -> ImageEncoder:
+        """The image encoder ``model`` was trained with: its own backbone when fine-tuned.
+
+        With ``fine_tune``, the trained backbone is the model's ``backbone`` layer; its
+        features are cached under its own weights' hash. The task itself is not changed.
         """
-        cfg = self.cfg
-        settings = {
-            "backbone": cfg.backbone,
-            "alpha": cfg.alpha,
-            "weights_sha256": weights_fingerprint(self.backbone),
-        }
-        augment_seed = cfg.seed * 1000 + copy if copy else None
-        key_doc = {"images": [str(p) for p in images], "image_size": cfg.image_size, **settings}
-        if copy:
-            key_doc["augment_seed"] = augment_seed
-        key = hashlib.sha256(json.dumps(key_doc).encode("utf-8")).hexdigest()[:24]
-        if key not in self._features:
-            cache = Path(cfg.feature_cache) if cfg.feature_cache else default_feature_cache()
-            self._features[key] = cached_features(
-                self.backbone,
-                preprocess(cfg.backbone),
-                images,
-                image_size=cfg.image_size,
-                cache=cache / key,
-                settings=settings,
-                augment_seed=augment_seed,
-            )
-        return self._features[key]
+        if not self.cfg.fine_tune:
+            return self.image_encoder
+        if self._tuned is None or self._tuned[0] is not model:
+            self._tuned = (model, self.image_encoder.with_backbone(model.get_layer("backbone")))
+        return self._tuned[1]
 
     def caption_examples(
         self, part: CaptionedImages, training: bool
@@ -363,18 +288,13 @@ class CaptioningTask(Task):
         When training, captions over ``max_length`` tokens (end token included) are left out;
         otherwise they are cut.
         """
-        n = self.cfg.max_length
         index = np.repeat(np.arange(len(part)), [len(c) for c in part.captions]).astype(np.int32)
         texts = [c for caps in part.captions for c in caps]
         ids = tf.cast(self.vectorizer(tf.constant(texts)), tf.int32)
         if training:
-            keep = (ids.row_lengths() + 1 <= n).numpy()
+            keep = (ids.row_lengths() + 1 <= self.cfg.max_length).numpy()
             index, ids = index[keep], tf.ragged.boolean_mask(ids, keep)
-        ids = ids[:, : n - 1]
-        rows = ids.nrows()
-        tokens_in = tf.concat([tf.fill([rows, 1], _START_ID), ids], axis=1)
-        tokens_out = tf.concat([ids, tf.fill([rows, 1], _END_ID)], axis=1)
-        return index, tokens_in, tokens_out
+        return (index, *shift_targets(ids, self.cfg.max_length))
 
     def make_dataset(
         self, data: CaptionData, split: str, *, batch_size: int, training: bool
@@ -389,18 +309,11 @@ class CaptioningTask(Task):
         epoch, repeated.
         """
         part = data.split(split)
-        n = self.cfg.max_length
         index, tokens_in, tokens_out = self.caption_examples(part, training)
         ds = tf.data.Dataset.from_tensor_slices((index, tokens_in, tokens_out))
         # Rows of a ragged tensor come out as 1-D ragged specs, which padded_batch refuses;
         # passing them through map turns them into plain tensors.
-        ds = ds.map(_as_tensors).cache()
-        if training:
-            ds = ds.shuffle(len(index), seed=self.cfg.seed, reshuffle_each_iteration=True)
-            ds = ds.repeat()
-        ds = bucketed_batches(
-            ds, batch_size=batch_size, max_length=n, length_fn=lambda i, ti, to: tf.shape(to)[0]
-        )
+        ds = ds.map(_as_tensors)
         inputs = (
             self._pixel_inputs(part) if self.cfg.fine_tune else self._feature_inputs(part, training)
         )
@@ -409,7 +322,14 @@ class CaptioningTask(Task):
         def gather(i: tf.Tensor, ti: tf.Tensor, to: tf.Tensor) -> tuple[dict, tf.Tensor]:
             return {**inputs(i), "tokens_in": ti}, to
 
-        return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return self.batches(
+            ds,
+            len(index),
+            batch_size=batch_size,
+            training=training,
+            bucketing=Bucketing(lambda i, ti, to: tf.shape(to)[0], self.cfg.max_length),
+            after_batch=gather,
+        )
 
     def _feature_inputs(self, part: CaptionedImages, training: bool) -> Any:
         """Image indices -> ``{"features": ...}`` gathered from the cached features."""
@@ -429,15 +349,12 @@ class CaptioningTask(Task):
     def _pixel_inputs(self, part: CaptionedImages) -> Any:
         """Image indices -> ``{"images": ...}``, decoded and preprocessed (fine-tuning)."""
         paths = tf.constant([str(p) for p in part.images])
-        size, prepare = self.cfg.image_size, preprocess(self.cfg.backbone)
+        encoder = self.image_encoder
 
         def inputs(i: tf.Tensor) -> dict[str, tf.Tensor]:
-            pixels = tf.map_fn(
-                lambda path: decode_image(tf.io.read_file(path), size),
-                tf.gather(paths, i),
-                fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
-            )
-            return {"images": prepare(pixels)}
+            return {
+                "images": encoder.decode_pixels(tf.map_fn(tf.io.read_file, tf.gather(paths, i)))
+            }
 
         return inputs
 
@@ -445,7 +362,8 @@ class CaptioningTask(Task):
     def build_model(self) -> keras.Model:
         """Encoder ``encoder`` and decoder ``decoder`` (named layers); outputs caption logits."""
         cfg = self.cfg
-        _, height, width, channels = self.backbone.output_shape
+        height, width = self.image_encoder.grid
+        channels = self.image_encoder.channels
         tokens_in = keras.Input((None,), dtype="int32", name="tokens_in")
         if cfg.fine_tune:  # the backbone is part of the model and trains with it
             images = keras.Input((cfg.image_size, cfg.image_size, 3), name="images")
@@ -457,18 +375,7 @@ class CaptioningTask(Task):
             features = keras.Input((height * width, channels), name="features")
             inputs = {"features": features, "tokens_in": tokens_in}
         encoder = FeatureEncoder(cfg.feature_units, dropout=cfg.dropout, name="encoder")
-        decoder = AttentiveDecoder(
-            len(self.words),
-            cfg.embedding_dim,
-            cell=cfg.cell,
-            units=cfg.units,
-            context_dim=cfg.feature_units,
-            layers=cfg.layers,
-            attention=cfg.attention,
-            attention_units=cfg.attention_units,
-            dropout=cfg.dropout,
-            name="decoder",
-        )
+        decoder = self.make_decoder(len(self.target_words), cfg.units, cfg.feature_units)
         values, summary = encoder(features)
         mask = keras.ops.ones_like(features[:, :, 0], dtype="bool")  # every position is real
         if cfg.attention_penalty:
@@ -511,182 +418,106 @@ class CaptioningTask(Task):
             layer.trainable = not (frozen or isinstance(layer, keras.layers.BatchNormalization))
         return backbone
 
-    def use_model_backbone(self, model: keras.Model) -> None:
-        """With ``fine_tune``, take the trained backbone from ``model`` for features and export.
-
-        The features of a fine-tuned backbone are cached under its own weights' hash.
-        """
-        if self.cfg.fine_tune:
-            self.backbone = model.get_layer("backbone")
-
-    def compile_args(self, model: keras.Model) -> dict:
-        """Cross-entropy averaged over the real caption tokens (padding id 0 ignored)."""
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
-        return {"loss": loss}
-
-    # --- inference -------------------------------------------------------------------
-    def decode(
-        self, model: keras.Model, features: tf.Tensor, beam_width: int
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Caption features ``(batch, positions, channels)`` float32 into word ids; traceable.
-
-        Returns ``tokens`` ``(batch, steps)`` int32 (end token included, 0 after it) and
-        ``lengths`` ``(batch,)`` int32 counting the end token. ``beam_width`` 1 is greedy.
-        """
+    # --- the seq2seq hooks -------------------------------------------------------------
+    def encode(self, model: keras.Model, features: tf.Tensor) -> tuple:
+        """Features ``(batch, positions, channels)`` float32 -> projected values, mask, summary."""
         values, summary = model.get_layer("encoder")(features, training=False)
-        return attentive_decode(
-            model.get_layer("decoder"),
-            values,
-            tf.ones(tf.shape(values)[:2], tf.bool),
-            summary,
-            start_id=_START_ID,
-            end_id=_END_ID,
-            max_length=self.cfg.max_length,
-            beam_width=beam_width,
-            alpha=self.cfg.length_alpha,
-        )
+        return values, tf.ones(tf.shape(values)[:2], tf.bool), summary
 
-    def to_text(self, tokens: tf.Tensor) -> tf.Tensor:
-        """Word ids ``(batch, steps)`` from :meth:`decode` -> ``(batch,)`` caption strings."""
-        return ids_to_text(self.words, tokens, _END_ID)
+    def decoder_inputs(
+        self, model: keras.Model, part: CaptionedImages
+    ) -> tuple[np.ndarray, tf.TensorSpec]:
+        """The cached features of the split's images (of ``model``'s backbone)."""
+        features = self.encoder_for(model).features(part.images)
+        return features, tf.TensorSpec([None, *features.shape[1:]], tf.float32)
 
-    def image_features(self, images: tf.Tensor) -> tf.Tensor:
-        """Encoded image bytes ``(batch,)`` -> backbone features ``(batch, positions, channels)``.
+    def serving_features(self, model: keras.Model, images: tf.Tensor) -> tf.Tensor:
+        """Encoded image bytes -> features, with the backbone ``model`` was trained with."""
+        return self.encoder_for(model).encode_bytes(images)
 
-        The whole image side in TF ops (decode, resize, the backbone's preprocessing, the
-        backbone): what the SavedModel runs. Traceable.
-        """
-        size = self.cfg.image_size
-        pixels = tf.map_fn(
-            lambda data: decode_image(data, size),
-            images,
-            fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
-        )
-        maps = self.backbone(preprocess(self.cfg.backbone)(pixels), training=False)
-        return tf.reshape(maps, [tf.shape(maps)[0], -1, maps.shape[-1]])
+    def resources(self, model: keras.Model) -> list:
+        """The backbone the SavedModel runs (the model's own when fine-tuned)."""
+        return [self.encoder_for(model).backbone]
 
-    def caption_features(
-        self, model: keras.Model, features: np.ndarray, beam_width: int, batch_size: int = 64
-    ) -> tuple[list[str], list[list[str]]]:
-        """Caption cached features (batched, with a progress bar): texts and word lists."""
-        _, positions, channels = features.shape
-
-        # autograph=False: the loops are explicit tf.while_loops; AutoGraph only warns here.
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, positions, channels], tf.float32)],
-            autograph=False,
-        )
-        def run(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-            tokens, lengths = self.decode(model, x, beam_width)
-            return self.to_text(tokens), tokens, lengths
-
-        bar = progress_bar(len(features), unit="image")
-        texts: list[str] = []
-        words: list[list[str]] = []
-        for start in range(0, len(features), batch_size):
-            batch = np.asarray(features[start : start + batch_size], np.float32)
-            text, tokens, lengths = run(tf.constant(batch))
-            texts += [t.decode("utf-8") for t in text.numpy()]
-            for row, n in zip(tokens.numpy(), lengths.numpy(), strict=True):
-                words.append([self.words[i] for i in row[:n] if i != _END_ID])
-            bar.add(len(batch))
-        return texts, words
-
-    # --- evaluation and serving ------------------------------------------------------
-    def evaluate(
-        self, model: keras.Model, data: CaptionData, split: str, out_dir: Path
+    # --- evaluation ------------------------------------------------------------------
+    def score(
+        self, texts: list[str], words: list[list[str]], part: CaptionedImages
     ) -> dict[str, float]:
-        """Corpus BLEU-1..4 against every reference caption, for beam search and greedy.
+        """Corpus BLEU-1..4 against every reference caption, and the share of distinct captions.
 
         Tokenisation for BLEU: :func:`~seqapps.data.text.standardize_sentence` (lower case,
         punctuation split off), then punctuation tokens dropped, on both sides, as the COCO
-        caption evaluation does. Writes ``captioning_report_<split>.md``,
-        ``captions_<split>.png`` (test images with generated and reference captions) and
-        ``attention_<split>.png`` (where the decoder looked for each word) into ``out_dir``.
+        caption evaluation does.
         """
-        cfg = self.cfg
-        self.use_model_backbone(model)
-        part = data.split(split)
-        features = self.features(part.images)
         references = [caption_tokens(caps) for caps in part.captions]
-        metrics: dict[str, float] = {}
-        outputs: dict[str, list[str]] = {}
-        for kind, width in {"beam": cfg.beam_width, "greedy": 1}.items():
-            print(f"captioning {split} ({kind}, width {width})")
-            texts, words = self.caption_features(model, features, width)
-            hyps = [[w for w in ws if w not in _PUNCTUATION] for ws in words]
-            suffix = "" if kind == "beam" else "_greedy"
-            for n, score in enumerate(corpus_bleu(hyps, references), start=1):
-                metrics[f"bleu{n}{suffix}"] = score
-            metrics[f"distinct{suffix}"] = len(set(texts)) / max(len(texts), 1)
-            outputs[kind] = texts
-        metrics["beam_width"] = float(cfg.beam_width)
-        metrics["perplexity"] = self.perplexity(model, data, split)
-        metrics["images"] = float(len(part))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"captioning_report_{split}.md").write_text(
-            captioning_report(metrics, part, outputs, f"{split} ({len(part)} images)"),
-            encoding="utf-8",
+        hyps = [[w for w in ws if w not in PUNCTUATION] for ws in words]
+        scores = {f"bleu{n}": s for n, s in enumerate(corpus_bleu(hyps, references), start=1)}
+        scores["distinct"] = len(set(texts)) / max(len(texts), 1)
+        return scores
+
+    def report(
+        self,
+        metrics: dict[str, float],
+        part: CaptionedImages,
+        outputs: dict[str, list[str]],
+        title: str,
+    ) -> str:
+        """BLEU-1..4 and distinct captions for beam and greedy, then example captions."""
+        examples = []
+        for i in range(min(10, len(part))):
+            examples += [
+                f"- image: {part.images[i].name}",
+                f"  - beam: {outputs['beam'][i]}",
+                f"  - greedy: {outputs['greedy'][i]}",
+                *[f"  - reference: {c}" for c in part.captions[i]],
+            ]
+        columns = [ScoreColumn(f"BLEU-{n}", f"bleu{n}") for n in range(1, 5)]
+        columns.append(ScoreColumn("distinct captions", "distinct", "{:.0%}".format))
+        return decoding_report(
+            f"Captioning scores: {title}",
+            metrics,
+            columns,
+            f"Perplexity {metrics['perplexity']:.2f}. Corpus BLEU against all reference captions "
+            "of each image; lower-cased words, punctuation dropped, closest reference length.",
+            examples,
         )
+
+    def plot(
+        self,
+        model: keras.Model,
+        part: CaptionedImages,
+        outputs: dict[str, list[str]],
+        split: str,
+        out: Path,
+    ) -> None:
+        """Write ``captions_<split>.png`` and ``attention_<split>.png``.
+
+        The first shows images with generated and reference captions, the second where the
+        decoder looked for each word.
+        """
+        encoder = self.encoder_for(model)
         shown = list(range(min(9, len(part))))
         plot_caption_grid(
-            [self._pixels(part.images[i]) for i in shown],
+            [encoder.pixels(part.images[i]) for i in shown],
             [f"{outputs['beam'][i]}\n(ref: {part.captions[i][0]})" for i in shown],
-            out_dir / f"captions_{split}.png",
+            out / f"captions_{split}.png",
         )
-        if cfg.attention != "none":
-            self.plot_attention(model, part.images[:2], out_dir / f"attention_{split}.png")
-        return metrics
-
-    def _pixels(self, path: Path) -> np.ndarray:
-        """The image as the model sees it: ``(size, size, 3)`` 0..255, for plots."""
-        return decode_image(tf.io.read_file(str(path)), self.cfg.image_size).numpy()
-
-    def perplexity(self, model: keras.Model, data: CaptionData, split: str) -> float:
-        """Exp of the mean cross-entropy per reference token (end token included)."""
-        return teacher_forced_perplexity(
-            model, self.make_dataset(data, split, batch_size=256, training=False)
-        )
+        if self.cfg.attention != "none":
+            self.plot_attention(model, part.images[:2], out / f"attention_{split}.png")
 
     def plot_attention(self, model: keras.Model, images: list[Path], path: Path) -> None:
         """Attention maps of the beam-search captions of ``images``, one panel per word."""
-        encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-        features = tf.constant(np.asarray(self.features(images), np.float32))
-        tokens, lengths = self.decode(model, features, self.cfg.beam_width)
-        values, summary = encoder(features, training=False)
-        tokens_in = tf.concat([tf.fill([len(images), 1], _START_ID), tokens[:, :-1]], axis=1)
-        mask = tf.ones(tf.shape(values)[:2], tf.bool)
-        _, weights = decoder(tokens_in, values, mask, summary, return_attention=True)
-        _, grid_h, grid_w, _ = self.backbone.output_shape
+        encoder = self.encoder_for(model)
+        features = tf.constant(np.asarray(encoder.features(images), np.float32))
+        tokens, lengths, weights = self.attention(model, features)
+        grid_h, grid_w = encoder.grid
         examples = []
         for i, image in enumerate(images):
             n = int(lengths[i])
-            words = [self.words[t] for t in tokens[i, :n].numpy()]
-            maps = weights[i, :n].numpy().reshape(n, grid_h, grid_w)
-            examples.append((self._pixels(image), words, maps))
+            words = [self.target_words[t] for t in tokens[i, :n]]
+            maps = weights[i, :n].reshape(n, grid_h, grid_w)
+            examples.append((encoder.pixels(image), words, maps))
         plot_image_attention(examples, path)
-
-    def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
-        """``serving_default(images: (batch,) string) -> {captions: (batch,) string}``.
-
-        ``images`` are encoded JPEG / PNG / GIF / BMP files; the backbone and beam search of
-        width ``beam_width`` run inside the graph.
-        """
-        self.use_model_backbone(model)
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.track(self.backbone)
-        width = self.cfg.beam_width
-
-        @tf.function(
-            input_signature=[tf.TensorSpec([None], tf.string, name="images")], autograph=False
-        )
-        def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
-            tokens, _ = self.decode(model, self.image_features(images), width)
-            return {"captions": self.to_text(tokens)}
-
-        archive.add_endpoint("serving_default", serve)
-        return archive
 
     def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
         """Image file paths -> their bytes as a ``(batch,)`` string tensor.
@@ -708,37 +539,12 @@ class CaptioningTask(Task):
         return [f"{name}\t{c}" for name, c in zip(inputs, captions, strict=True)]
 
 
-def captioning_report(
-    metrics: dict[str, float],
-    part: CaptionedImages,
-    outputs: dict[str, list[str]],
-    title: str,
-    examples: int = 10,
-) -> str:
-    """Markdown: BLEU-1..4 for beam and greedy, then the first ``examples`` captions."""
-    rows = [
-        f"# Captioning scores: {title}",
-        "",
-        "| decoding | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | distinct captions |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for kind, suffix in (("beam", ""), ("greedy", "_greedy")):
-        label = f"beam (width {int(metrics['beam_width'])})" if kind == "beam" else kind
-        bleu = " | ".join(f"{metrics[f'bleu{n}{suffix}']:.2f}" for n in range(1, 5))
-        rows.append(f"| {label} | {bleu} | {metrics[f'distinct{suffix}']:.0%} |")
-    rows += [
-        "",
-        f"Perplexity {metrics['perplexity']:.2f}. Corpus BLEU against all reference captions "
-        "of each image; lower-cased words, punctuation dropped, closest reference length.",
-        "",
-        "## Examples",
-        "",
-    ]
-    for i in range(min(examples, len(part))):
-        rows += [
-            f"- image: {part.images[i].name}",
-            f"  - beam: {outputs['beam'][i]}",
-            f"  - greedy: {outputs['greedy'][i]}",
-            *[f"  - reference: {c}" for c in part.captions[i]],
-        ]
-    return "\n".join(rows) + "\n"
+def _report_skipped(data: CaptionData) -> CaptionData:
+    """Say how many missing or unreadable images the readers skipped."""
+    skipped = sum(data.split(s).skipped_missing for s in SPLITS)
+    if skipped:
+        print(f"captioning: skipped {skipped} missing or unreadable images")
+    return data
+
+
+__all__ = ["AttentionPenalty", "CaptioningConfig", "CaptioningTask", "caption_tokens"]

@@ -32,7 +32,6 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
-from seqapps.data.batching import bucketed_batches
 from seqapps.data.io import SPLITS, sample_dir
 from seqapps.data.parallel import (
     Pairs,
@@ -47,20 +46,15 @@ from seqapps.data.text import (
     END_TOKEN,
     START_TOKEN,
     encode_texts,
-    ids_to_text,
     make_sentence_vectorizer,
     sentence_vocabulary,
     standardize_sentence,
 )
-from seqapps.errors import ConfigError, DataError
-from seqapps.layers.seq2seq import AttentiveDecoder, RecurrentEncoder, attentive_decode
-from seqapps.metrics import teacher_forced_perplexity
+from seqapps.errors import ConfigError
+from seqapps.layers.seq2seq import RecurrentEncoder
 from seqapps.plots import plot_attention
-from seqapps.progress import progress_bar
-from seqapps.task import Task
-
-# Ids fixed by sentence_vocabulary: padding 0, [UNK] 1, then the specials in this order.
-_START_ID, _END_ID = 2, 3
+from seqapps.task import Bucketing, DataSource, read_lines_asset, write_lines
+from seqapps.tasks.seq2seq import ScoreColumn, Seq2SeqTask, decoding_report, shift_targets
 
 
 @dataclasses.dataclass
@@ -124,13 +118,15 @@ class TranslationConfig(RecurrentConfig, TrainConfig):
         return self.units * (2 if self.bidirectional else 1)
 
 
-class TranslationTask(Task):
+class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
     """Word-level neural machine translation (Multi30k German -> English by default)."""
 
     name = "translation"
     config_class = TranslationConfig
     monitor = "val_loss"  # per-token cross-entropy of the validation references
     monitor_mode = "min"
+    serving_input = tf.TensorSpec([None], tf.string, name="sentences")
+    output_key = "translations"
 
     def __init__(self, cfg: TranslationConfig) -> None:
         super().__init__(cfg)
@@ -138,47 +134,63 @@ class TranslationTask(Task):
         self.target_vectorizer: keras.layers.TextVectorization | None = None
         self.target_words: list[str] = []  # the target vocabulary by id
         self.dropped_long = 0  # training pairs over max_length, reported by adapt
+        self._signature = ""  # sacrebleu's, set by score
 
     # --- data ------------------------------------------------------------------------
-    def load_data(self) -> ParallelData:
-        """Load ``cfg.data``: ``sample``, a Multi30k folder, a TSV file, aligned files, tfds."""
+    def _prefix(self, source: str) -> list[Path]:
+        """Aligned files ``SOURCE.<source_lang>`` and ``SOURCE.<target_lang>``."""
+        return [Path(f"{source}.{lang}") for lang in (self.cfg.source_lang, self.cfg.target_lang)]
+
+    def _split_file(self, pairs: Pairs, source: str) -> ParallelData:
+        """One file's pairs, split by ``val_fraction`` / ``test_fraction``."""
+        cfg = self.cfg
+        data = split_pairs(
+            pairs,
+            val_fraction=cfg.val_fraction,
+            test_fraction=cfg.test_fraction,
+            seed=cfg.seed,
+            source=source,
+        )
+        return _report_blank(data, pairs.skipped_blank)
+
+    def _load_dir(self, path: str) -> ParallelData:
         cfg = self.cfg
         langs = (cfg.source_lang, cfg.target_lang)
-        prefix = [Path(f"{cfg.data}.{lang}") for lang in langs]
-        split = {"val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction}
-        pairs = Pairs([], [])  # one file's pairs, before splitting
-        if cfg.data == "sample":
-            data = load_multi30k(sample_dir("translation"), *langs, form=cfg.form)
-        elif cfg.data.startswith("tfds:"):
-            data = load_tfds_translation(
-                cfg.data[len("tfds:") :], *langs, val_fraction=cfg.val_fraction, seed=cfg.seed
-            )
-        elif Path(cfg.data).is_dir():
-            data = load_multi30k(cfg.data, *langs, form=cfg.form, test_set=cfg.test_set)
-        elif Path(cfg.data).is_file():
-            pairs = read_tsv(cfg.data, reverse=cfg.reverse)
-            data = split_pairs(pairs, **split, seed=cfg.seed, source=cfg.data)
-        elif all(p.is_file() for p in prefix):
-            pairs = read_aligned(*prefix)
-            data = split_pairs(pairs, **split, seed=cfg.seed, source=str(prefix[0]))
-        else:
-            raise DataError(
-                cfg.data,
-                "no such file or directory",
-                hint=f"data= takes 'sample', a Multi30k folder, a TSV pair file, a prefix P of "
-                f"aligned files P.{cfg.source_lang} / P.{cfg.target_lang}, or tfds:NAME",
-            )
-        blank = pairs.skipped_blank + sum(data.split(s).skipped_blank for s in SPLITS)
-        if blank:
-            print(f"translation: skipped {blank} pairs blank on both sides")
-        if cfg.max_train_samples and cfg.max_train_samples < len(data.train):
-            keep = np.random.default_rng(cfg.seed).permutation(len(data.train))
-            data.train = data.train.subset(np.sort(keep[: cfg.max_train_samples]))
-        return data
+        return _report_blank(load_multi30k(path, *langs, form=cfg.form, test_set=cfg.test_set))
 
-    def num_examples(self, data: ParallelData, split: str) -> int:
-        """Number of sentence pairs in ``split``."""
-        return len(data.split(split))
+    def _load_tfds(self, name: str) -> ParallelData:
+        cfg = self.cfg
+        langs = (cfg.source_lang, cfg.target_lang)
+        data = load_tfds_translation(name, *langs, val_fraction=cfg.val_fraction, seed=cfg.seed)
+        return _report_blank(data)
+
+    sources = (
+        DataSource(
+            "sample",
+            lambda task, _: load_multi30k(
+                sample_dir("translation"),
+                task.cfg.source_lang,
+                task.cfg.target_lang,
+                form=task.cfg.form,
+            ),
+            "'sample'",
+        ),
+        DataSource("dir", _load_dir, "a Multi30k folder"),
+        DataSource(
+            "file",
+            lambda task, path: task._split_file(read_tsv(path, reverse=task.cfg.reverse), path),
+            "a TSV pair file",
+        ),
+        DataSource(
+            "other",
+            lambda task, source: task._split_file(
+                read_aligned(*task._prefix(source)), str(task._prefix(source)[0])
+            ),
+            "a prefix P of aligned files P.{cfg.source_lang} / P.{cfg.target_lang}",
+            accepts=lambda task, source: all(p.is_file() for p in task._prefix(source)),
+        ),
+        DataSource("tfds", _load_tfds, "tfds:NAME"),
+    )
 
     def adapt(self, data: ParallelData) -> None:
         """Fit both vocabularies on the training pairs; count the pairs over ``max_length``."""
@@ -208,20 +220,17 @@ class TranslationTask(Task):
 
     def save_assets(self, directory: Path) -> None:
         """Write ``source_vocabulary.txt`` and ``target_vocabulary.txt`` (one word per line)."""
-        directory.mkdir(parents=True, exist_ok=True)
         for side in ("source", "target"):
             vocab = getattr(self, f"{side}_vectorizer").get_vocabulary()
-            # Tokens never contain whitespace (the split is on it), so one per line is safe.
-            (directory / f"{side}_vocabulary.txt").write_text(
-                "\n".join(vocab) + "\n", encoding="utf-8"
-            )
+            write_lines(directory, f"{side}_vocabulary.txt", vocab)
 
     def load_assets(self, directory: Path) -> None:
         """Restore the vocabularies written by :meth:`save_assets`."""
         for side in ("source", "target"):
-            text = (directory / f"{side}_vocabulary.txt").read_text(encoding="utf-8")
-            vectorizer = make_sentence_vectorizer(text.split("\n")[:-1], f"{side}_vectorizer")
-            setattr(self, f"{side}_vectorizer", vectorizer)
+            vocab = read_lines_asset(directory, f"{side}_vocabulary.txt")
+            setattr(
+                self, f"{side}_vectorizer", make_sentence_vectorizer(vocab, f"{side}_vectorizer")
+            )
         self.target_words = self.target_vectorizer.get_vocabulary()
 
     def _keep_mask(self, part: Pairs) -> np.ndarray:
@@ -231,7 +240,7 @@ class TranslationTask(Task):
         return (src <= self.cfg.max_length) & (tgt + 1 <= self.cfg.max_length)
 
     def _pairs(self, part: Pairs, training: bool) -> tf.data.Dataset:
-        """Unbatched ``({source, target_in}, target_out)`` int32 id vectors, encoded once.
+        """Unbatched ``({source, target_in}, target_out)`` int32 id vectors.
 
         ``target_in`` is ``[start] w1 .. wn`` and ``target_out`` ``w1 .. wn [end]``. When
         training, pairs over ``max_length`` are left out; otherwise long sides are cut.
@@ -240,12 +249,9 @@ class TranslationTask(Task):
             part = part.subset(np.flatnonzero(self._keep_mask(part)))
         n = self.cfg.max_length
         source = encode_texts(self.source_vectorizer, tf.constant(part.sources), n)
-        target = tf.cast(self.target_vectorizer(tf.constant(part.targets)), tf.int32)[:, : n - 1]
-        rows = target.nrows()
-        target_in = tf.concat([tf.fill([rows, 1], _START_ID), target], axis=1)
-        target_out = tf.concat([target, tf.fill([rows, 1], _END_ID)], axis=1)
+        target_in, target_out = shift_targets(self.target_vectorizer(tf.constant(part.targets)), n)
         ds = tf.data.Dataset.from_tensor_slices((source, target_in, target_out))
-        return ds.map(lambda s, ti, to: ({"source": s, "target_in": ti}, to)).cache()
+        return ds.map(lambda s, ti, to: ({"source": s, "target_in": ti}, to))
 
     def make_dataset(
         self, data: ParallelData, split: str, *, batch_size: int, training: bool
@@ -256,17 +262,16 @@ class TranslationTask(Task):
         training: pairs over ``max_length`` left out, reshuffled each epoch, repeated.
         """
         part = data.split(split)
-        ds = self._pairs(part, training)
-        if training:
-            ds = ds.shuffle(len(part), seed=self.cfg.seed, reshuffle_each_iteration=True)
-            ds = ds.repeat()
-        ds = bucketed_batches(
-            ds,
+        return self.batches(
+            self._pairs(part, training),
+            len(part),
             batch_size=batch_size,
-            max_length=self.cfg.max_length,
-            length_fn=lambda x, y: tf.maximum(tf.shape(x["source"])[0], tf.shape(y)[0]),
+            training=training,
+            bucketing=Bucketing(
+                lambda x, y: tf.maximum(tf.shape(x["source"])[0], tf.shape(y)[0]),
+                self.cfg.max_length,
+            ),
         )
-        return ds.prefetch(tf.data.AUTOTUNE)
 
     # --- model -----------------------------------------------------------------------
     def build_model(self) -> keras.Model:
@@ -284,130 +289,96 @@ class TranslationTask(Task):
             dropout=cfg.dropout,
             name="encoder",
         )
-        decoder = AttentiveDecoder(
-            self.target_vectorizer.vocabulary_size(),
-            cfg.embedding_dim,
-            cell=cfg.cell,
-            units=cfg.decoder_units,
-            context_dim=encoder.output_dim,
-            layers=cfg.layers,
-            attention=cfg.attention,
-            attention_units=cfg.attention_units,
-            dropout=cfg.dropout,
-            name="decoder",
+        decoder = self.make_decoder(
+            self.target_vectorizer.vocabulary_size(), cfg.decoder_units, encoder.output_dim
         )
         outputs, summary = encoder(source)  # (batch, time, d), (batch, d)
         logits = decoder(target_in, outputs, keras.ops.not_equal(source, 0), summary)
         name = f"translation_{cfg.cell}_{cfg.attention}"
         return keras.Model({"source": source, "target_in": target_in}, logits, name=name)
 
-    def compile_args(self, model: keras.Model) -> dict:
-        """Cross-entropy averaged over the real target tokens (padding id 0 ignored)."""
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
-        return {"loss": loss}
-
-    # --- inference -------------------------------------------------------------------
-    def decode(
-        self, model: keras.Model, source: tf.Tensor, beam_width: int
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Translate source ids ``(batch, time)`` into target ids; traceable.
-
-        Returns ``tokens`` ``(batch, steps)`` int32 (end token included, 0 after it) and
-        ``lengths`` ``(batch,)`` int32 counting the end token. ``beam_width`` 1 is greedy.
-        """
+    # --- the seq2seq hooks -------------------------------------------------------------
+    def encode(self, model: keras.Model, source: tf.Tensor) -> tuple:
+        """Source ids ``(batch, time)`` -> encoder outputs, their mask and summary."""
         outputs, summary = model.get_layer("encoder")(source, training=False)
-        return attentive_decode(
-            model.get_layer("decoder"),
-            outputs,
-            tf.not_equal(source, 0),
-            summary,
-            start_id=_START_ID,
-            end_id=_END_ID,
-            max_length=self.cfg.max_length,
-            beam_width=beam_width,
-            alpha=self.cfg.length_alpha,
-        )
+        return outputs, tf.not_equal(source, 0), summary
 
-    def to_text(self, tokens: tf.Tensor) -> tf.Tensor:
-        """Target ids ``(batch, steps)`` from :meth:`decode` -> detokenised ``(batch,)`` strings."""
-        return ids_to_text(self.target_words, tokens, _END_ID)
+    def source_ids(self, sentences: tf.Tensor) -> tf.Tensor:
+        """Raw sentences ``(batch,)`` -> right-padded source ids ``(batch, time)`` int32."""
+        return encode_texts(self.source_vectorizer, sentences, self.cfg.max_length).to_tensor()
+
+    def decoder_inputs(self, model: keras.Model, part: Pairs) -> tuple[list[str], tf.TensorSpec]:
+        """The raw source sentences."""
+        return part.sources, tf.TensorSpec([None], tf.string)
+
+    def prepare(self, sentences: tf.Tensor) -> tf.Tensor:
+        """Raw sentences -> source ids."""
+        return self.source_ids(sentences)
+
+    def serving_features(self, model: keras.Model, sentences: tf.Tensor) -> tf.Tensor:
+        """Raw sentences -> source ids."""
+        return self.source_ids(sentences)
+
+    def resources(self, model: keras.Model) -> list:
+        """Both vectorizers: their lookup tables must travel with the SavedModel."""
+        return [self.source_vectorizer, self.target_vectorizer]
 
     def translate(
         self, model: keras.Model, sentences: list[str], beam_width: int, batch_size: int = 128
     ) -> list[str]:
         """Translate raw sentences (batched, with a progress bar); detokenised strings."""
-        vectorizer, n = self.source_vectorizer, self.cfg.max_length
+        return self.generate(model, Pairs(list(sentences), []), beam_width, batch_size)[0]
 
-        # autograph=False: the loops are explicit tf.while_loops; AutoGraph only warns here.
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
-        def run(texts: tf.Tensor) -> tf.Tensor:
-            source = encode_texts(vectorizer, texts, n).to_tensor()
-            return self.to_text(self.decode(model, source, beam_width)[0])
+    # --- evaluation ------------------------------------------------------------------
+    def score(self, texts: list[str], words: list[list[str]], part: Pairs) -> dict[str, float]:
+        """BLEU and chrF (sacrebleu, case-insensitive: the vocabulary is lower case).
 
-        bar = progress_bar(len(sentences), unit="sentence")
-        out: list[str] = []
-        for start in range(0, len(sentences), batch_size):
-            batch = sentences[start : start + batch_size]
-            out += [t.decode("utf-8") for t in run(tf.constant(batch)).numpy()]
-            bar.add(len(batch))
-        return out
-
-    # --- evaluation and serving ------------------------------------------------------
-    def evaluate(
-        self, model: keras.Model, data: ParallelData, split: str, out_dir: Path
-    ) -> dict[str, float]:
-        """BLEU and chrF (sacrebleu) for beam search and greedy decoding, and perplexity.
-
-        Scores are case-insensitive (the vocabulary is lower case), on detokenised output
-        against the raw references with sacrebleu's default ``13a`` tokenisation. Writes
-        ``translation_report_<split>.md`` (scores and example translations) and
-        ``attention_<split>.png`` (attention maps of a few examples) into ``out_dir``.
+        On detokenised output against the raw references, sacrebleu's default ``13a``
+        tokenisation.
         """
         import sacrebleu  # imported here: only evaluation needs it
 
-        cfg = self.cfg
-        part = data.split(split)
         bleu, chrf = sacrebleu.BLEU(lowercase=True), sacrebleu.CHRF(lowercase=True)
-        metrics: dict[str, float] = {}
-        outputs: dict[str, list[str]] = {}
-        decoders = {"beam": cfg.beam_width, "greedy": 1}
-        for kind, width in decoders.items():
-            print(f"translating {split} ({kind}, width {width})")
-            hyps = self.translate(model, part.sources, width)
-            suffix = "" if kind == "beam" else "_greedy"
-            metrics[f"bleu{suffix}"] = bleu.corpus_score(hyps, [part.targets]).score
-            metrics[f"chrf{suffix}"] = chrf.corpus_score(hyps, [part.targets]).score
-            outputs[kind] = hyps
-        metrics["beam_width"] = float(cfg.beam_width)
-        metrics["perplexity"] = self.perplexity(model, data, split)
-        metrics["examples"] = float(len(part))
-        signature = f"{bleu.get_signature()} / {chrf.get_signature()}"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"translation_report_{split}.md").write_text(
-            translation_report(metrics, part, outputs, f"{split} ({len(part)} pairs)", signature),
-            encoding="utf-8",
-        )
-        if cfg.attention != "none":
-            self.plot_attention(model, part.sources[:4], out_dir / f"attention_{split}.png")
-        return metrics
+        scores = {
+            "bleu": bleu.corpus_score(texts, [part.targets]).score,
+            "chrf": chrf.corpus_score(texts, [part.targets]).score,
+        }
+        # sacrebleu's signature (version, tokenisation, ...) exists once a score was computed.
+        self._signature = f"{bleu.get_signature()} / {chrf.get_signature()}"
+        return scores
 
-    def perplexity(self, model: keras.Model, data: ParallelData, split: str) -> float:
-        """Exp of the mean cross-entropy per reference token (end token included)."""
-        return teacher_forced_perplexity(
-            model, self.make_dataset(data, split, batch_size=256, training=False)
+    def report(
+        self, metrics: dict[str, float], part: Pairs, outputs: dict[str, list[str]], title: str
+    ) -> str:
+        """BLEU / chrF for beam and greedy, the sacrebleu signature, example translations."""
+        examples = []
+        for i in range(min(10, len(part))):
+            examples += [
+                f"- source: {part.sources[i]}",
+                f"  - reference: {part.targets[i]}",
+                f"  - beam: {outputs['beam'][i]}",
+                f"  - greedy: {outputs['greedy'][i]}",
+            ]
+        return decoding_report(
+            f"Translation scores: {title}",
+            metrics,
+            [ScoreColumn("BLEU", "bleu"), ScoreColumn("chrF", "chrf")],
+            f"Perplexity {metrics['perplexity']:.2f}. sacrebleu: `{self._signature}`.",
+            examples,
         )
+
+    def plot(
+        self, model: keras.Model, part: Pairs, outputs: dict[str, list[str]], split: str, out: Path
+    ) -> None:
+        """``attention_<split>.png``: attention maps of four beam-search translations."""
+        if self.cfg.attention != "none":
+            self.plot_attention(model, part.sources[:4], out / f"attention_{split}.png")
 
     def plot_attention(self, model: keras.Model, sentences: list[str], path: Path) -> None:
         """Attention maps of ``sentences``' beam-search translations (rows: output words)."""
-        encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
         texts = tf.constant(sentences)
-        source = encode_texts(self.source_vectorizer, texts, self.cfg.max_length).to_tensor()
-        tokens, lengths = self.decode(model, source, self.cfg.beam_width)
-        outputs, summary = encoder(source, training=False)
-        target_in = tf.concat([tf.fill([len(sentences), 1], _START_ID), tokens[:, :-1]], axis=1)
-        _, weights = decoder(
-            target_in, outputs, tf.not_equal(source, 0), summary, return_attention=True
-        )
+        source = self.source_ids(texts)
+        tokens, lengths, weights = self.attention(model, source)
         vocab = np.array(self.target_words)
         src_words = tf.strings.split(standardize_sentence(texts)).to_list()
         maps = []
@@ -416,72 +387,21 @@ class TranslationTask(Task):
             n_out = int(lengths[i])
             maps.append(
                 (
-                    weights[i, :n_out, :n_src].numpy(),
+                    weights[i, :n_out, :n_src],
                     [w.decode("utf-8") for w in words[:n_src]],
-                    vocab[tokens[i, :n_out].numpy()].tolist(),
+                    vocab[tokens[i, :n_out]].tolist(),
                 )
             )
         plot_attention(maps, path, title=f"attention ({self.cfg.attention})")
-
-    def export_archive(self, model: keras.Model) -> keras.export.ExportArchive:
-        """``serving_default(sentences: (batch,) string) -> {translations: (batch,) string}``.
-
-        Beam search of width ``beam_width`` runs inside the graph.
-        """
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        # The lookup tables must travel with the SavedModel.
-        archive.track(self.source_vectorizer)
-        archive.track(self.target_vectorizer)
-        vectorizer, n, width = self.source_vectorizer, self.cfg.max_length, self.cfg.beam_width
-
-        @tf.function(
-            input_signature=[tf.TensorSpec([None], tf.string, name="sentences")], autograph=False
-        )
-        def serve(sentences: tf.Tensor) -> dict[str, tf.Tensor]:
-            source = encode_texts(vectorizer, sentences, n).to_tensor()  # right padded
-            return {"translations": self.to_text(self.decode(model, source, width)[0])}
-
-        archive.add_endpoint("serving_default", serve)
-        return archive
-
-    def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
-        """Source sentences as a ``(batch,)`` string tensor."""
-        return tf.constant(inputs, tf.string)
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """One translation per line."""
         return [t.decode("utf-8") for t in outputs["translations"].numpy()]
 
 
-def translation_report(
-    metrics: dict[str, float],
-    part: Pairs,
-    outputs: dict[str, list[str]],
-    title: str,
-    signature: str,
-    examples: int = 10,
-) -> str:
-    """Markdown: BLEU / chrF for beam and greedy, then the first ``examples`` translations."""
-    rows = [
-        f"# Translation scores: {title}",
-        "",
-        "| decoding | BLEU | chrF |",
-        "|---|---:|---:|",
-        f"| beam (width {int(metrics['beam_width'])}) | **{metrics['bleu']:.2f}** "
-        f"| {metrics['chrf']:.2f} |",
-        f"| greedy | {metrics['bleu_greedy']:.2f} | {metrics['chrf_greedy']:.2f} |",
-        "",
-        f"Perplexity {metrics['perplexity']:.2f}. sacrebleu: `{signature}`.",
-        "",
-        "## Examples",
-        "",
-    ]
-    for i in range(min(examples, len(part))):
-        rows += [
-            f"- source: {part.sources[i]}",
-            f"  - reference: {part.targets[i]}",
-            f"  - beam: {outputs['beam'][i]}",
-            f"  - greedy: {outputs['greedy'][i]}",
-        ]
-    return "\n".join(rows) + "\n"
+def _report_blank(data: ParallelData, skipped: int = 0) -> ParallelData:
+    """Say how many pairs were blank on both sides (skipped by the readers)."""
+    blank = skipped + sum(data.split(s).skipped_blank for s in SPLITS)
+    if blank:
+        print(f"translation: skipped {blank} pairs blank on both sides")
+    return data

@@ -106,12 +106,12 @@ def test_feature_cache_is_reused_and_keyed_by_the_backbone(task_and_data, tmp_pa
     cache = Path(task.cfg.feature_cache)
     files = sorted(cache.glob("*.npy"))
     again = CaptioningTask(task.cfg)
-    again.words, again.vectorizer, again.backbone = task.words, task.vectorizer, task.backbone
+    again.target_words, again.vectorizer = task.target_words, task.vectorizer
+    again.image_encoder = task.image_encoder.with_backbone(task.backbone)  # no in-memory copy
     np.testing.assert_array_equal(again.features(data.test.images), first)
     assert sorted(cache.glob("*.npy")) == files  # read back, not extracted again
-    other = make_task(tmp_path, "seed=7")  # another random backbone: another cache entry
+    other = make_task(tmp_path, "seed=7", f"feature_cache={cache}")  # another random backbone
     other.adapt(data)
-    other.cfg.feature_cache = str(cache)
     assert not np.array_equal(other.features(data.test.images), first)
     assert len(list(cache.glob("*.npy"))) == len(files) + 1
 
@@ -317,8 +317,10 @@ def test_fine_tuning_trains_the_last_backbone_layers_and_serves_them(tmp_path):
     path = export(tmp_path / "run", tmp_path / "captioning")
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     images = tf.constant([jpeg_bytes(0), jpeg_bytes(1)])
-    task.use_model_backbone(model)  # the export equals captions from the trained backbone
-    want = task.to_text(task.decode(model, task.image_features(images), task.cfg.beam_width)[0])
+    # The export equals captions from the trained backbone, which the task reads off the model.
+    assert task.encoder_for(model).backbone is after and task.backbone is before
+    tuned = task.encoder_for(model).encode_bytes(images)
+    want = task.to_text(task.decode(model, tuned, task.cfg.beam_width)[0])
     np.testing.assert_array_equal(serve(images=images)["captions"], want)
     # ... and those features are not the starting backbone's.
     pixels = tf.random.uniform((1, 64, 64, 3), -1, 1, seed=0)

@@ -1,0 +1,192 @@
+"""An image encoder: a CNN backbone together with the disk cache of its features.
+
+Captioning reads images through one :class:`ImageEncoder`: its backbone (a
+``keras.applications`` model without classifier), the backbone's preprocessing, the image
+side, and the feature cache (:func:`seqapps.data.features.cached_features`) named by a hash
+of the images, the settings and the backbone's weights, so that a changed or fine-tuned
+backbone never reads stale features. The same object runs the whole image side in TF ops
+(:meth:`ImageEncoder.encode_bytes`) for the SavedModel.
+
+Example:
+    >>> enc = ImageEncoder.build("mobilenet_v2", alpha=0.5, weights="none", image_size=64)
+    >>> feats = enc.features(paths)          # (images, positions, channels) float16, cached
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from seqapps.data.features import cached_features
+from seqapps.data.images import decode_image
+from seqapps.errors import ConfigError
+from seqapps.layers.backbones import build_backbone, calibrate_batch_norm, preprocess
+
+WEIGHTS_FILE = "backbone.weights.h5"
+
+
+def default_feature_cache() -> Path:
+    """``$XDG_CACHE_HOME/seqapps/features`` (``~/.cache/seqapps/features`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "seqapps" / "features"
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """A short hash of every weight of ``model``: names a feature cache by its encoder."""
+    digest = hashlib.sha256()
+    for w in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class ImageEncoder:
+    """A backbone, its preprocessing and the cache of its features.
+
+    Args:
+        backbone: ``(batch, size, size, 3)`` preprocessed pixels -> ``(batch, h, w, c)`` maps.
+        name: the backbone's key in :data:`seqapps.layers.backbones.BACKBONES`.
+        alpha: its width multiplier (part of the cache key).
+        image_size: side in pixels images are resized to.
+        cache_dir: where features are cached (``""`` = :func:`default_feature_cache`).
+        seed: seeds the augmented copies (copy k uses ``seed * 1000 + k``).
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        *,
+        name: str,
+        alpha: float,
+        image_size: int,
+        cache_dir: str | Path = "",
+        seed: int = 0,
+    ) -> None:
+        self.backbone = backbone
+        self.name, self.alpha, self.image_size = name, alpha, image_size
+        self.cache_dir = Path(cache_dir) if cache_dir else default_feature_cache()
+        self.seed = seed
+        self._memo: dict[str, np.ndarray] = {}  # features per cache key, for this process
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        *,
+        alpha: float,
+        weights: str,
+        image_size: int,
+        cache_dir: str | Path = "",
+        seed: int = 0,
+    ) -> ImageEncoder:
+        """Build the backbone (``weights``: ``imagenet``, a local file, or ``none``).
+
+        Raises:
+            ConfigError: the backbone cannot be built, e.g. the ImageNet download fails.
+        """
+        try:
+            backbone = build_backbone(name, alpha=alpha, weights=weights, image_size=image_size)
+        except ConfigError:
+            raise
+        # Keras raises a bare Exception when the ImageNet download fails (no internet).
+        except Exception as e:  # noqa: BLE001
+            raise ConfigError(
+                f"cannot build backbone {name} (alpha={alpha}, weights={weights}): {e}; "
+                "offline, pass weights=PATH to a local no-top weights file, or weights=none"
+            ) from e
+        return cls(
+            backbone, name=name, alpha=alpha, image_size=image_size, cache_dir=cache_dir, seed=seed
+        )
+
+    def with_backbone(self, backbone: keras.Model) -> ImageEncoder:
+        """The same settings around another backbone (e.g. a fine-tuned copy)."""
+        return ImageEncoder(
+            backbone,
+            name=self.name,
+            alpha=self.alpha,
+            image_size=self.image_size,
+            cache_dir=self.cache_dir,
+            seed=self.seed,
+        )
+
+    # --- state -----------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write the backbone's weights (``backbone.weights.h5``) into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.backbone.save_weights(directory / WEIGHTS_FILE)
+
+    def load(self, directory: Path) -> None:
+        """Read the weights :meth:`save` wrote."""
+        self.backbone.load_weights(directory / WEIGHTS_FILE)
+
+    def calibrate(self, images: list[Path]) -> None:
+        """Match batch-norm statistics to ``images`` (random weights only; see backbones)."""
+        pixels = tf.stack([self.pixels(p) for p in images])
+        calibrate_batch_norm(self.backbone, preprocess(self.name)(pixels))
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Feature-map height and width (7 x 7 for MobileNetV2 at 224 pixels)."""
+        _, height, width, _ = self.backbone.output_shape
+        return height, width
+
+    @property
+    def channels(self) -> int:
+        """Channels per position."""
+        return self.backbone.output_shape[-1]
+
+    # --- features --------------------------------------------------------------------
+    def pixels(self, path: Path) -> np.ndarray:
+        """The image as the model sees it: ``(size, size, 3)`` float32 0..255, for plots."""
+        return decode_image(tf.io.read_file(str(path)), self.image_size).numpy()
+
+    def features(self, images: list[Path], copy: int = 0) -> np.ndarray:
+        """Backbone features ``(images, positions, channels)`` float16, from the disk cache.
+
+        The cache file is named by a hash of the image list, the backbone settings and its
+        weights. ``copy`` 0 is the images as they are; ``copy`` k >= 1 a randomly flipped
+        and brightened copy, seeded by ``seed`` and k.
+        """
+        # Hashed on every call: a fine-tuned backbone's weights change between calls.
+        fingerprint = weights_fingerprint(self.backbone)
+        settings = {"backbone": self.name, "alpha": self.alpha, "weights_sha256": fingerprint}
+        augment_seed = self.seed * 1000 + copy if copy else None
+        key_doc = {"images": [str(p) for p in images], "image_size": self.image_size, **settings}
+        if copy:
+            key_doc["augment_seed"] = augment_seed
+        key = hashlib.sha256(json.dumps(key_doc).encode("utf-8")).hexdigest()[:24]
+        if key not in self._memo:
+            self._memo[key] = cached_features(
+                self.backbone,
+                preprocess(self.name),
+                images,
+                image_size=self.image_size,
+                cache=self.cache_dir / key,
+                settings=settings,
+                augment_seed=augment_seed,
+            )
+        return self._memo[key]
+
+    def decode_pixels(self, images: tf.Tensor) -> tf.Tensor:
+        """Encoded image bytes ``(batch,)`` -> preprocessed pixels ``(batch, s, s, 3)``."""
+        size = self.image_size
+        pixels = tf.map_fn(
+            lambda data: decode_image(data, size),
+            images,
+            fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+        )
+        return preprocess(self.name)(pixels)
+
+    def encode_bytes(self, images: tf.Tensor) -> tf.Tensor:
+        """Encoded image bytes ``(batch,)`` -> features ``(batch, positions, channels)``.
+
+        The whole image side in TF ops (decode, resize, preprocessing, backbone): what the
+        SavedModel runs. Traceable.
+        """
+        maps = self.backbone(self.decode_pixels(images), training=False)
+        return tf.reshape(maps, [tf.shape(maps)[0], -1, maps.shape[-1]])
