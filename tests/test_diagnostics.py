@@ -5,12 +5,17 @@ import numpy as np
 import pytest
 
 from seqapps.diagnostics import (
+    input_gradients,
     layer_gradient_norms,
+    profiled_layer,
+    profiled_path,
+    recurrent_layers,
     save_report,
     step_gradient_profile,
     vanishing_distance,
 )
 from seqapps.layers.recurrent import recurrent_stack
+from seqapps.layers.seq2seq import AttentiveDecoder, RecurrentEncoder
 
 TIME = 40
 
@@ -57,12 +62,7 @@ def test_small_inputs_keep_the_simple_rnn_linear():
     assert far_over_near("lstm", None) < 1e-2
 
 
-@pytest.mark.filterwarnings("ignore:.*input with a mask attached")
 def test_masked_steps_get_no_gradient_and_are_excluded():
-    import tensorflow as tf
-
-    from seqapps.diagnostics import _split
-
     model, x, y = first_token_task("gru")
     x = x.copy()
     x[:16, 30:] = 0  # right padding for half of the rows
@@ -70,14 +70,60 @@ def test_masked_steps_get_no_gradient_and_are_excluded():
     # Distances 30..39 exist only in the 16 unpadded rows: still measured, never NaN.
     assert np.isfinite(profile).all()
     # The padded positions themselves receive exactly zero gradient.
-    front, back = _split(model, "rnn_1")
-    seq, mask = front(x)
-    with tf.GradientTape() as tape:
-        tape.watch(seq)
-        loss = model.compute_loss(x=x, y=y, y_pred=back([seq, mask]))
-    grads = tape.gradient(loss, seq).numpy()
+    grads, real = input_gradients(model, x, y)
+    assert grads.shape == (32, TIME, 8) and grads.dtype == np.float32
+    np.testing.assert_array_equal(real, x != 0)
     assert np.abs(grads[:16, 30:]).max() == 0.0
     assert np.abs(grads[:16, :30]).max() > 0.0
+
+
+def seq2seq_model(cell: str = "gru") -> keras.Model:
+    """A tiny translation-shaped model: recurrent layers nested in ``encoder`` / ``decoder``."""
+    keras.utils.set_random_seed(0)
+    source = keras.Input((None,), dtype="int32", name="source")
+    target_in = keras.Input((None,), dtype="int32", name="target_in")
+    encoder = RecurrentEncoder(20, 8, cell=cell, units=8, layers=2, name="encoder")
+    decoder = AttentiveDecoder(
+        20, 8, cell=cell, units=8, context_dim=16, attention="luong", name="decoder"
+    )
+    outputs, summary = encoder(source)
+    logits = decoder(target_in, outputs, keras.ops.not_equal(source, 0), summary)
+    model = keras.Model({"source": source, "target_in": target_in}, logits)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_nested_recurrent_layers_are_found_and_the_encoder_is_profiled():
+    model = seq2seq_model()
+    paths = [path for path, _ in recurrent_layers(model)]
+    assert paths == ["encoder/rnn_1", "encoder/rnn_2", "decoder/rnn_1"]
+    assert profiled_path(model) == "encoder/rnn_1"
+    assert profiled_layer(model) is model.get_layer("encoder").rnns[0]
+    assert profiled_path(model, "decoder/rnn_1") == "decoder/rnn_1"
+    with pytest.raises(ValueError, match="has no recurrent layer 'rnn_9'; it has encoder/rnn_1"):
+        profiled_layer(model, "rnn_9")
+    dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="dense_only")
+    with pytest.raises(ValueError, match="model 'dense_only' has no recurrent layer to profile"):
+        profiled_layer(dense)
+
+
+def test_nested_encoder_input_gradients_respect_the_source_mask():
+    model = seq2seq_model()
+    rng = np.random.default_rng(0)
+    source = rng.integers(1, 20, size=(4, 7)).astype("int32")
+    source[:2, 5:] = 0  # two rows of 5 real steps
+    target = rng.integers(1, 20, size=(4, 6)).astype("int32")
+    x = {"source": source, "target_in": target}
+    grads, real = input_gradients(model, x, target)
+    assert grads.shape == (4, 7, 8)  # the encoder's embedding size
+    np.testing.assert_array_equal(real, source != 0)
+    assert np.abs(grads[:2, 5:]).max() == 0.0 and np.abs(grads[real]).min() > 0.0
+    profile = step_gradient_profile(model, x, target)
+    assert profile.shape == (7,) and np.isfinite(profile).all()
+    # The decoder's layer is measured over target steps instead.
+    assert step_gradient_profile(model, x, target, "decoder/rnn_1").shape == (6,)
+    # The wrapped call is undone: the layer calls its class's method again.
+    assert "call" not in vars(profiled_layer(model))
 
 
 def test_layer_norms_vanishing_distance_and_report(tmp_path):
@@ -95,7 +141,7 @@ def test_layer_norms_vanishing_distance_and_report(tmp_path):
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 def test_logger_callback_writes_events(tmp_path, cell):
-    from seqapps.diagnostics import GradientProfileLogger
+    from seqapps.callbacks import GradientProfileLogger
 
     model, x, y = first_token_task(cell)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
