@@ -185,3 +185,121 @@ def test_diagnose_command_on_the_forecasting_sample(tmp_path, capsys):
     assert (out / "gradient_profile.png").exists()
     printed = capsys.readouterr().out
     assert "simple_rnn" in printed and "farthest/last" in printed
+
+
+# Tiny settings per task: one small batch size, small widths, a capped training split.
+DIAGNOSE_TINY = {
+    "sentiment": ["units=8", "embedding_dim=8", "max_tokens=300", "max_train_samples=64"],
+    "ner": [
+        "units=8",
+        "word_embedding_dim=8",
+        "char_embedding_dim=4",
+        "char_features=4",
+        "case_embedding_dim=4",
+        "max_train_samples=64",
+    ],
+    "translation": ["units=8", "embedding_dim=8", "max_train_samples=64"],
+    # A random-weight MobileNetV2 at 64 px (2 x 2 feature positions), as the task tests use.
+    "captioning": [
+        "weights=none",
+        "image_size=64",
+        "units=8",
+        "feature_units=8",
+        "embedding_dim=8",
+        "min_count=2",
+    ],
+    "forecasting": ["units=8", "window=12", "horizon=2"],
+}
+PROFILED = {
+    "sentiment": "rnn_1",
+    "ner": "rnn_1",
+    "translation": "encoder/rnn_1",
+    "captioning": "decoder/rnn_1",
+    "forecasting": "rnn_1",
+}
+
+
+@pytest.mark.parametrize("task", list(DIAGNOSE_TINY))
+def test_diagnose_runs_on_every_task(tmp_path, task):
+    from seqapps.diagnostics import diagnose
+
+    overrides = [*DIAGNOSE_TINY[task], "batch_size=16", "lr_decay=0.5", "optimizer=sgd"]
+    if task == "captioning":
+        overrides.append(f"feature_cache={tmp_path / 'features'}")
+    results = diagnose(task, overrides, ["gru"], tmp_path / "diag", batches=1, steps=2)
+    saved = json.loads((tmp_path / "diag" / "gradient_profile.json").read_text())
+    assert list(saved) == ["gru"] and saved == results
+    r = results["gru"]
+    assert r["layer"] == PROFILED[task]
+    for phase in ("init", "trained"):
+        profile = np.array(r[phase])
+        assert profile.ndim == 1 and len(profile) >= 2
+        assert np.isfinite(profile).all() and (profile > 0).all(), (phase, profile)
+    assert r["train_steps"] == 2 and 0.0 <= r["clipped_fraction"] <= 1.0
+    assert all(np.isfinite(v) for v in r["layer_grad_norms_init"].values())
+
+
+def test_diagnose_compiles_the_model_as_training_does(tmp_path, monkeypatch):
+    import seqapps.diagnostics as diagnostics
+    from seqapps import optim
+
+    seen = []
+
+    def spy(task, model, steps_per_epoch):
+        seen.append((steps_per_epoch, keras.config.dtype_policy().name))
+        return optim.compile_model(task, model, steps_per_epoch)
+
+    monkeypatch.setattr(diagnostics, "compile_model", spy)
+    overrides = [
+        *DIAGNOSE_TINY["forecasting"],
+        "batch_size=16",
+        "optimizer=rmsprop",
+        "learning_rate=0.01",
+        "lr_decay=1.0",
+        "clipnorm=0.5",
+        "mixed_precision=bfloat16",
+    ]
+    models = []
+    monkeypatch.setattr(
+        diagnostics, "_short_training", lambda model, *a: models.append(model) or 0.0
+    )
+    results = diagnostics.diagnose("forecasting", overrides, ["lstm"], tmp_path, batches=1)
+    ((steps_per_epoch, policy),), (model,) = seen, models
+    assert policy == "mixed_bfloat16" and model.compute_dtype == "bfloat16"
+    opt = model.optimizer
+    assert type(opt) is keras.optimizers.RMSprop and opt.global_clipnorm == 0.5
+    schedule = opt._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.InverseTimeDecay)
+    assert schedule.decay_steps == steps_per_epoch and schedule.decay_rate == 1.0
+    assert float(schedule(2 * steps_per_epoch)) == pytest.approx(0.01 / 3)
+    assert np.isfinite(results["lstm"]["init"]).all()
+    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
+
+
+def test_trainer_and_diagnostics_do_not_import_each_other():
+    """Both build on optim / callbacks / gradients; neither imports the other, even lazily."""
+    import ast
+    from pathlib import Path
+
+    import seqapps
+
+    root = Path(seqapps.__file__).parent
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((root / f"{module}.py").read_text(encoding="utf-8"))
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        return {n for n in names if n.startswith("seqapps")}
+
+    graph = {m: imported(m) for m in ("trainer", "diagnostics", "optim", "callbacks", "gradients")}
+    assert "seqapps.diagnostics" not in graph["trainer"]
+    assert "seqapps.trainer" not in graph["diagnostics"]
+    for low in ("optim", "callbacks", "gradients"):
+        assert not graph[low] & {"seqapps.trainer", "seqapps.diagnostics"}, low
+    assert {"seqapps.optim", "seqapps.callbacks"} <= graph["trainer"]
+    assert {"seqapps.optim", "seqapps.callbacks", "seqapps.gradients"} <= graph["diagnostics"]
