@@ -130,13 +130,29 @@ def test_layer_norms_vanishing_distance_and_report(tmp_path):
     model, x, y = first_token_task("lstm")
     norms = layer_gradient_norms(model, x, y)
     assert set(norms) >= {"embedding", "rnn_1", "classifier"}
-    assert all(v >= 0 for v in norms.values())
+    assert all(np.isfinite(v) and v > 0 for v in norms.values())
     assert vanishing_distance(np.array([1.0, 0.1, 1e-4, 1e-5])) == 2
     assert vanishing_distance(np.array([1.0, 0.5])) is None
     results = {"lstm": {"init": [1.0, 0.5, 0.25], "trained": [1.0, 0.6, 0.3]}}
     path = save_report(results, tmp_path, "synthetic")
     assert json.loads(path.read_text()) == results
-    assert (tmp_path / "gradient_profile.png").exists()
+    assert (tmp_path / "gradient_profile.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def logged_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+    """``tag -> [(step, value), ...]`` of the scalars in a TensorBoard directory."""
+    import tensorflow as tf
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                number = float(tf.make_ndarray(value.tensor))
+                scalars.setdefault(value.tag, []).append((event.step, number))
+    return scalars
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
@@ -153,7 +169,33 @@ def test_logger_callback_writes_events(tmp_path, cell):
         verbose=0,
         callbacks=[GradientProfileLogger((x[:8], y[:8]), tmp_path, every=2)],
     )
-    assert any((tmp_path / "grad_profile").glob("events.out.tfevents.*"))
+    scalars = logged_scalars(tmp_path / "grad_profile")
+    # 4 batches, every 2: steps 2 and 4; distances 0, 1, 2, 4, 8, 16, 32 of 40 steps.
+    expected = {f"grad_profile/distance_{d}" for d in (0, 1, 2, 4, 8, 16, 32)}
+    assert set(scalars) == expected | {"grad_profile/far_over_near"}
+    for values in scalars.values():
+        assert [step for step, _ in values] == [2, 4]
+        assert all(np.isfinite(v) and v > 0 for _, v in values)
+
+
+def test_logger_callback_profiles_a_nested_encoder(tmp_path):
+    from seqapps.callbacks import GradientProfileLogger
+
+    model = seq2seq_model()
+    rng = np.random.default_rng(0)
+    x = {
+        "source": rng.integers(1, 20, size=(8, 5)).astype("int32"),
+        "target_in": rng.integers(1, 20, size=(8, 3)).astype("int32"),
+    }
+    y = rng.integers(1, 20, size=(8, 3)).astype("int32")
+    logger = GradientProfileLogger((x, y), tmp_path, every=1)
+    logger.set_model(model)  # as fit does; calling it directly spares tracing a train step
+    logger.on_train_batch_end(0)
+    scalars = logged_scalars(tmp_path / "grad_profile")
+    # 5 source steps: distances 0, 1, 2, 4 of the encoder's input.
+    assert set(scalars) == {f"grad_profile/distance_{d}" for d in (0, 1, 2, 4)} | {
+        "grad_profile/far_over_near"
+    }
 
 
 def test_diagnose_command_on_the_forecasting_sample(tmp_path, capsys):
@@ -182,7 +224,7 @@ def test_diagnose_command_on_the_forecasting_sample(tmp_path, capsys):
         assert len(r["init"]) == 20 and len(r["trained"]) == 20
         assert 0.0 <= r["clipped_fraction"] <= 1.0 and r["train_steps"] == 3
         assert "rnn_1" in r["layer_grad_norms_init"]
-    assert (out / "gradient_profile.png").exists()
+    assert (out / "gradient_profile.png").read_bytes()[:8] == PNG_SIGNATURE
     printed = capsys.readouterr().out
     assert "simple_rnn" in printed and "farthest/last" in printed
 
