@@ -203,7 +203,11 @@ def diagnose(
 
 
 def summary(results: dict[str, dict]) -> list[str]:
-    """One line per cell: where its gradient falls below 1e-3 of its last-step value."""
+    """One line per cell: where its gradient falls below 1e-3 of its last-step value.
+
+    The profiled layer's path ends the line when ``results`` name it (as :func:`diagnose`'s
+    do).
+    """
     lines = []
     for cell, r in results.items():
         parts = []
@@ -213,5 +217,6 @@ def summary(results: dict[str, dict]) -> list[str]:
             far = profile[np.isfinite(profile)][-1] / profile[0]
             where = f"below 1e-3 at distance {d}" if d is not None else "never below 1e-3"
             parts.append(f"{phase}: {where}, farthest/last = {far:.1e}")
-        lines.append(f"{cell:<10} " + "; ".join(parts) + f"; clipped {r['clipped_fraction']:.0%}")
+        line = f"{cell:<10} " + "; ".join(parts) + f"; clipped {r['clipped_fraction']:.0%}"
+        lines.append(line + (f"; layer {r['layer']}" if "layer" in r else ""))
     return lines

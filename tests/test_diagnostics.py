@@ -226,7 +226,9 @@ def test_diagnose_command_on_the_forecasting_sample(tmp_path, capsys):
         assert "rnn_1" in r["layer_grad_norms_init"]
     assert (out / "gradient_profile.png").read_bytes()[:8] == PNG_SIGNATURE
     printed = capsys.readouterr().out
-    assert "simple_rnn" in printed and "farthest/last" in printed
+    lines = [line for line in printed.splitlines() if "farthest/last" in line]
+    assert [line.split()[0] for line in lines] == ["simple_rnn", "lstm"]
+    assert all(line.endswith("; layer rnn_1") for line in lines)
 
 
 # Tiny settings per task: one small batch size, small widths, a capped training split.
