@@ -70,8 +70,9 @@ class GradientProfileLogger(keras.callbacks.Callback):
         layer: the recurrent layer to profile (name or layer); None = the default choice.
 
     Example:
-        >>> batch = next(iter(train_ds))   # doctest: +SKIP
-        >>> model.fit(train_ds, callbacks=[GradientProfileLogger(batch, "runs/x/logs")])
+        >>> batch = next(iter(train_ds))  # doctest: +SKIP
+        >>> logger = GradientProfileLogger(batch, "runs/x/logs", every=50)  # doctest: +SKIP
+        >>> model.fit(train_ds, callbacks=[logger])  # doctest: +SKIP
     """
 
     def __init__(
