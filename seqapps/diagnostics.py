@@ -1,16 +1,30 @@
-"""Gradient-flow diagnostics: how strongly the loss depends on each time step's input.
+"""``seqapps diagnose``: gradient flow per time step, for each cell, on a task's real data.
 
-For a batch, :func:`step_gradient_profile` returns the norm of d(loss)/d(input of the first
-recurrent layer at step t), averaged over the batch, indexed by the *distance* of t from the
-sequence's last real step (0 = the last step; padding excluded). A SimpleRNN's profile falls
-off quickly with distance (vanishing gradients); LSTM and GRU keep it up. This is the picture
-behind the choice of cell.
+For every cell (``simple_rnn``, ``lstm``, ``gru``), with otherwise equal settings,
+:func:`diagnose` builds the task's model, measures the per-time-step gradient profile
+(:func:`seqapps.gradients.step_gradient_profile`: the norm of d(loss)/d(input of the
+first recurrent layer at step t) by distance from the last real step) and per-layer
+gradient norms on a few fixed training batches, trains a few hundred steps, and measures
+again. A SimpleRNN's profile falls off quickly with distance (vanishing gradients); LSTM
+and GRU keep it up. This is the picture behind the choice of cell.
+
+It works for every task: the profiled layer is found by walking the model's layers,
+nested ones included (translation's ``encoder/rnn_1``, captioning's ``decoder/rnn_1``); see
+:mod:`seqapps.gradients` for which layer is chosen and how its input gradient is taken.
+The model is compiled exactly as :func:`seqapps.trainer.train` compiles it
+(:func:`seqapps.optim.compile_model`: the configured optimizer, ``learning_rate`` and
+``lr_decay`` schedule, ``clipnorm``, under the ``mixed_precision`` dtype policy); it runs
+on the default strategy, one replica.
+
+The measuring functions and :class:`~seqapps.callbacks.GradientProfileLogger` are
+re-exported here for older code; they live in :mod:`seqapps.gradients` and
+:mod:`seqapps.callbacks`.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,116 +32,50 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-LAYER = "rnn_1"  # every task names its first recurrent layer so
+from seqapps import config as config_lib
+from seqapps.callbacks import GradientProfileLogger
+from seqapps.gradients import (
+    LAYER,
+    input_gradients,
+    layer_gradient_norms,
+    loss_scale,
+    profiled_layer,
+    profiled_path,
+    recurrent_layers,
+    step_gradient_profile,
+    vanishing_distance,
+)
+from seqapps.optim import compile_model, precision_policy
 
+__all__ = [
+    "LAYER",
+    "GradientProfileLogger",
+    "diagnose",
+    "input_gradients",
+    "layer_gradient_norms",
+    "profiled_layer",
+    "profiled_path",
+    "recurrent_layers",
+    "save_report",
+    "step_gradient_profile",
+    "summary",
+    "vanishing_distance",
+]
 
-def _split(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
-    """``front``: model inputs -> the layer's inputs; ``back``: those -> model outputs.
-
-    When the layer is masked, Keras records the mask as a second input of the call, so the
-    layer's inputs are ``[sequence, mask]``.
-    """
-    inputs = model.get_layer(layer).input
-    model_inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    outputs = model.outputs[0] if len(model.outputs) == 1 else model.output
-    return keras.Model(model_inputs, inputs), keras.Model(inputs, outputs)
-
-
-def step_gradient_profile(model: keras.Model, x: Any, y: Any, layer: str = LAYER) -> np.ndarray:
-    """Mean gradient norm at each distance from the last real step, ``(max_time,)``.
-
-    Args:
-        model: a compiled model whose first recurrent layer is called ``layer``.
-        x: one batch of model inputs; padding (if the model masks) is on the right.
-        y: its targets.
-        layer: the recurrent layer whose input steps are measured.
-
-    Returns:
-        ``profile[d]`` = mean over the rows with at least ``d + 1`` real steps of
-        ``|| d loss / d input[b, lengths[b] - 1 - d] ||``; NaN where no row is that long.
-    """
-    front, back = _split(model, layer)
-    with warnings.catch_warnings():
-        # The mask travels explicitly as back's second input; Keras warns that the one also
-        # attached to the tensor is dropped, which is intended.
-        warnings.filterwarnings("ignore", message=".*input with a mask attached")
-        outs = front(x, training=False)
-        seq, extra = (outs[0], outs[1:]) if isinstance(outs, list) else (outs, [])
-        with tf.GradientTape() as tape:
-            tape.watch(seq)  # (batch, time, features)
-            y_pred = back([seq, *extra] if extra else seq, training=False)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred)
-    norms = tf.norm(tape.gradient(loss, seq), axis=-1).numpy()  # (batch, time)
-    batch, time = norms.shape
-    real = np.asarray(extra[0], bool) if extra else np.ones((batch, time), bool)
-    lengths = real.sum(axis=1)
-    profile = np.full(time, np.nan)
-    for d in range(time):
-        rows = np.flatnonzero(lengths > d)
-        if len(rows):
-            profile[d] = norms[rows, lengths[rows] - 1 - d].mean()
-    return profile
-
-
-def layer_gradient_norms(model: keras.Model, x: tf.Tensor, y: Any) -> dict[str, float]:
-    """Norm of the loss gradient for each layer's trainable weights together."""
-    with tf.GradientTape() as tape:
-        loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=False))
-    weights = model.trainable_weights
-    grads = tape.gradient(loss, weights)
-    per_layer: dict[str, float] = {}
-    for w, g in zip(weights, grads, strict=True):
-        name = w.path.split("/")[0]
-        if g is not None:
-            g = tf.convert_to_tensor(g)  # embeddings give IndexedSlices
-            per_layer[name] = per_layer.get(name, 0.0) + float(tf.reduce_sum(g * g))
-    return {k: v**0.5 for k, v in per_layer.items()}
-
-
-def vanishing_distance(profile: np.ndarray, ratio: float = 1e-3) -> int | None:
-    """First distance where the profile falls below ``ratio`` times its value at distance 0."""
-    below = np.flatnonzero(profile < ratio * profile[0])
-    return int(below[0]) if len(below) else None
-
-
-class GradientProfileLogger(keras.callbacks.Callback):
-    """Log the per-step gradient profile of a fixed batch to TensorBoard every ``every`` steps.
-
-    Writes scalars ``grad_profile/distance_<d>`` for d = 0, 1, 2, 4, 8, ... and the ratio of
-    the farthest logged distance to distance 0.
-
-    Example:
-        >>> batch = next(iter(train_ds))   # doctest: +SKIP
-        >>> model.fit(train_ds, callbacks=[GradientProfileLogger(batch, "runs/x/logs")])
-    """
-
-    def __init__(self, batch: tuple, log_dir: str | Path, every: int = 100, mask_fn=None) -> None:
-        super().__init__()
-        self.x, self.y = batch
-        self.mask = mask_fn(self.x) if mask_fn else None
-        self.every = every
-        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "grad_profile"))
-        self.step = 0
-
-    def on_train_batch_end(self, batch: int, logs=None) -> None:  # noqa: D102
-        self.step += 1
-        if self.step % self.every:
-            return
-        profile = step_gradient_profile(self.model, self.x, self.y)
-        distances = [0] + [2**k for k in range(int(np.log2(max(len(profile) - 1, 1))) + 1)]
-        with self.writer.as_default():
-            for d in distances:
-                if d < len(profile) and np.isfinite(profile[d]):
-                    tf.summary.scalar(f"grad_profile/distance_{d}", profile[d], step=self.step)
-            far = distances[-1] if distances[-1] < len(profile) else len(profile) - 1
-            tf.summary.scalar(
-                "grad_profile/far_over_near", profile[far] / profile[0], step=self.step
-            )
-        self.writer.flush()
+Batch = tuple[Any, Any]
 
 
 def save_report(results: dict[str, dict], out_dir: str | Path, title: str) -> Path:
-    """Write ``gradient_profile.json`` and ``gradient_profile.png`` (log scale, a line per cell)."""
+    """Write ``gradient_profile.json`` and ``gradient_profile.png`` (log scale, a line per cell).
+
+    Args:
+        results: per cell, at least ``init`` and ``trained`` profiles (lists of floats).
+        out_dir: created if needed.
+        title: the plot's title (the task name).
+
+    Returns:
+        The path of the JSON file. NaN profile entries are written as ``NaN``.
+    """
     from seqapps.plots import plot_gradient_profiles
 
     out_dir = Path(out_dir)
@@ -138,7 +86,7 @@ def save_report(results: dict[str, dict], out_dir: str | Path, title: str) -> Pa
     return path
 
 
-def _mean_profile(model: keras.Model, batches: list) -> np.ndarray:
+def _mean_profile(model: keras.Model, batches: list[Batch]) -> np.ndarray:
     """Average of :func:`step_gradient_profile` over batches of possibly different lengths."""
     profiles = [step_gradient_profile(model, x, y) for x, y in batches]
     longest = max(len(p) for p in profiles)
@@ -149,7 +97,8 @@ def _mean_profile(model: keras.Model, batches: list) -> np.ndarray:
         return np.nanmean(stacked, axis=0)
 
 
-def _mean_layer_norms(model: keras.Model, batches: list) -> dict[str, float]:
+def _mean_layer_norms(model: keras.Model, batches: list[Batch]) -> dict[str, float]:
+    """Per-layer gradient norms (:func:`layer_gradient_norms`) averaged over ``batches``."""
     norms = [layer_gradient_norms(model, x, y) for x, y in batches]
     return {k: float(np.mean([n[k] for n in norms])) for k in norms[0]}
 
@@ -157,16 +106,52 @@ def _mean_layer_norms(model: keras.Model, batches: list) -> dict[str, float]:
 def _short_training(
     model: keras.Model, ds: tf.data.Dataset, steps: int, clipnorm: float | None
 ) -> float:
-    """Train ``steps`` steps; return the share of steps whose gradient norm was clipped."""
+    """Train ``steps`` steps as Keras' ``train_step`` does; return the share clipped.
+
+    A step counts as clipped when the global norm of its (unscaled) gradients exceeds
+    ``clipnorm``; the optimizer clips by global norm itself.
+    """
     clipped = 0
     for x, y in ds.take(steps):
+        scale = loss_scale(model)  # mixed_float16 only; it changes as training goes
         with tf.GradientTape() as tape:
             loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True), training=True)
+            loss = model.optimizer.scale_loss(loss)
         grads = tape.gradient(loss, model.trainable_weights)
-        norm = tf.linalg.global_norm([tf.convert_to_tensor(g) for g in grads])
-        clipped += int(clipnorm is not None and float(norm) > clipnorm)
-        model.optimizer.apply(grads, model.trainable_weights)  # clips by global norm itself
+        norm = float(tf.linalg.global_norm([tf.convert_to_tensor(g) for g in grads])) / scale
+        clipped += int(clipnorm is not None and norm > clipnorm)
+        model.optimizer.apply(grads, model.trainable_weights)  # unscales, then clips
     return clipped / max(steps, 1)
+
+
+def _diagnose_cell(task: Any, batches: int, steps: int) -> dict[str, Any]:
+    """Profile, train ``steps`` steps and profile again the model of one configured task."""
+    cfg = task.cfg
+    data = task.load_data()
+    task.adapt(data)
+    keras.utils.set_random_seed(cfg.seed)  # same weights' distribution, same batches
+    ds = task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True)
+    probe = list(ds.take(batches))
+    steps_per_epoch = max(1, math.ceil(task.num_examples(data, "train") / cfg.batch_size))
+    with precision_policy(cfg.mixed_precision):
+        model = compile_model(task, task.build_model(), steps_per_epoch)
+        init = _mean_profile(model, probe)
+        layers_init = _mean_layer_norms(model, probe)
+        print(f"{cfg.cell}: training {steps} steps", flush=True)
+        clipped = _short_training(model, ds, steps, cfg.clipnorm)
+        trained = _mean_profile(model, probe)
+        layers_trained = _mean_layer_norms(model, probe)
+    return {
+        "layer": profiled_path(model),
+        "init": [float(v) for v in init],
+        "trained": [float(v) for v in trained],
+        "vanishing_distance_init": vanishing_distance(init),
+        "vanishing_distance_trained": vanishing_distance(trained),
+        "layer_grad_norms_init": layers_init,
+        "layer_grad_norms_trained": layers_trained,
+        "clipped_fraction": clipped,
+        "train_steps": steps,
+    }
 
 
 def diagnose(
@@ -177,56 +162,52 @@ def diagnose(
     config_file: str | None = None,
     batches: int = 4,
     steps: int = 200,
-) -> dict:
+) -> dict[str, dict[str, Any]]:
     """Compare the gradient profile of each cell on the task's real training batches.
 
-    For every cell, with otherwise equal settings: build the task's model, measure the
-    profile and per-layer gradient norms on ``batches`` fixed training batches at
-    initialisation, train ``steps`` steps (counting clipped updates), measure again.
-    Writes ``gradient_profile.json`` and ``.png`` into ``out_dir`` and returns the results.
+    For every cell, with otherwise equal settings: build and compile the task's model as
+    training does, measure the profile and per-layer gradient norms on ``batches`` fixed
+    training batches at initialisation, train ``steps`` steps (counting clipped updates),
+    measure again. Writes ``gradient_profile.json`` and ``.png`` into ``out_dir``.
+
+    Args:
+        task_name: a registered task (``sentiment``, ``ner``, ``translation``,
+            ``captioning``, ``forecasting``).
+        overrides: ``key=value`` config overrides (``cell`` is set per cell).
+        cells: the cells to compare.
+        out_dir: where the report goes.
+        config_file: optional YAML config, applied before ``overrides``.
+        batches: fixed training batches the profiles are averaged over.
+        steps: training steps between the two measures.
+
+    Returns:
+        Per cell: ``layer`` (the profiled layer's path, e.g. ``"encoder/rnn_1"``), ``init``
+        and ``trained`` (profiles by distance from the last real step, lists of floats, NaN
+        where no probe row is that long), ``vanishing_distance_init`` / ``_trained`` (int or
+        None), ``layer_grad_norms_init`` / ``_trained`` (per top-level layer),
+        ``clipped_fraction`` (in [0, 1]) and ``train_steps``.
+
+    Raises:
+        ConfigError: an unknown task, key or value.
+        ValueError: the task's model has no recurrent layer.
     """
-    from seqapps import config as config_lib
     from seqapps.tasks import get_task_class
-    from seqapps.trainer import OPTIMIZERS
 
     cls = get_task_class(task_name)
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     for cell in cells:
         cfg = config_lib.resolve(cls.config_class, config_file, [*overrides, f"cell={cell}"])
-        task = cls(cfg)
-        data = task.load_data()
-        task.adapt(data)
-        keras.utils.set_random_seed(cfg.seed)  # same weights' distribution, same batches
-        ds = task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True)
-        probe = list(ds.take(batches))
-        model = task.build_model()
-        model.compile(
-            optimizer=OPTIMIZERS[cfg.optimizer](
-                learning_rate=cfg.learning_rate, global_clipnorm=cfg.clipnorm
-            ),
-            **task.compile_args(model),
-        )
-        init = _mean_profile(model, probe)
-        layers_init = _mean_layer_norms(model, probe)
-        print(f"{cell}: training {steps} steps", flush=True)
-        clipped = _short_training(model, ds, steps, cfg.clipnorm)
-        trained = _mean_profile(model, probe)
-        results[cell] = {
-            "init": [float(v) for v in init],
-            "trained": [float(v) for v in trained],
-            "vanishing_distance_init": vanishing_distance(init),
-            "vanishing_distance_trained": vanishing_distance(trained),
-            "layer_grad_norms_init": layers_init,
-            "layer_grad_norms_trained": _mean_layer_norms(model, probe),
-            "clipped_fraction": clipped,
-            "train_steps": steps,
-        }
+        results[cell] = _diagnose_cell(cls(cfg), batches, steps)
     save_report(results, out_dir, task_name)
     return results
 
 
 def summary(results: dict[str, dict]) -> list[str]:
-    """One line per cell: where its gradient falls below 1e-3 of its last-step value."""
+    """One line per cell: where its gradient falls below 1e-3 of its last-step value.
+
+    The profiled layer's path ends the line when ``results`` name it (as :func:`diagnose`'s
+    do).
+    """
     lines = []
     for cell, r in results.items():
         parts = []
@@ -236,5 +217,6 @@ def summary(results: dict[str, dict]) -> list[str]:
             far = profile[np.isfinite(profile)][-1] / profile[0]
             where = f"below 1e-3 at distance {d}" if d is not None else "never below 1e-3"
             parts.append(f"{phase}: {where}, farthest/last = {far:.1e}")
-        lines.append(f"{cell:<10} " + "; ".join(parts) + f"; clipped {r['clipped_fraction']:.0%}")
+        line = f"{cell:<10} " + "; ".join(parts) + f"; clipped {r['clipped_fraction']:.0%}"
+        lines.append(line + (f"; layer {r['layer']}" if "layer" in r else ""))
     return lines

@@ -8,12 +8,14 @@
 - ``backup/``: ``BackupAndRestore`` state; rerunning the same command after a kill resumes;
 - ``logs/``: TensorBoard; ``history.csv``: one row per epoch; ``history.png``;
 - ``train_stats.json``: training throughput and wall time.
+
+The optimizer and dtype policy come from :mod:`seqapps.optim`, the callbacks from
+:mod:`seqapps.callbacks` (both shared with :mod:`seqapps.diagnostics`). ``learning_rate``,
+``OPTIMIZERS``, ``precision_policy`` and ``Throughput`` are re-exported here for older code.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import dataclasses
 import json
 import math
@@ -21,25 +23,31 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
 import yaml
 
 from seqapps import config as config_lib
+from seqapps.callbacks import Throughput, standard_callbacks
 from seqapps.compat import enable_multi_worker_fit, mirrored_strategy
 from seqapps.errors import ConfigError
+from seqapps.optim import OPTIMIZERS, compile_model, learning_rate, precision_policy
 from seqapps.plots import plot_history
 from seqapps.task import Task
 
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "rmsprop": keras.optimizers.RMSprop,
-    "sgd": keras.optimizers.SGD,
-}
+__all__ = [
+    "OPTIMIZERS",
+    "Throughput",
+    "get_strategy",
+    "learning_rate",
+    "precision_policy",
+    "train",
+    "worker_index",
+]
 
 
 def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
@@ -82,78 +90,10 @@ def get_strategy(name: str, devices: str = "") -> tf.distribute.Strategy:
     raise ConfigError(f"unknown strategy {name!r}")
 
 
-def learning_rate(
-    cfg: config_lib.TrainConfig, steps_per_epoch: int
-) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """``cfg.learning_rate``, or an inverse-time decay by ``cfg.lr_decay`` per epoch.
-
-    Example:
-        >>> cfg = config_lib.TrainConfig(learning_rate=0.1, lr_decay=1.0)
-        >>> round(float(learning_rate(cfg, steps_per_epoch=10)(20)), 4)  # 2 epochs: 0.1 / 3
-        0.0333
-    """
-    if not cfg.lr_decay:
-        return cfg.learning_rate
-    return keras.optimizers.schedules.InverseTimeDecay(
-        cfg.learning_rate, decay_steps=steps_per_epoch, decay_rate=cfg.lr_decay
-    )
-
-
 def worker_index() -> int:
     """Return this process's index among the workers in ``TF_CONFIG`` (0 = chief, or no cluster)."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     return int(task.get("index", 0)) if task.get("type", "worker") in ("worker", "chief") else 0
-
-
-@contextlib.contextmanager
-def precision_policy(mode: str) -> Iterator[None]:
-    """Set Keras' global dtype policy for the duration of the block (``off`` = float32)."""
-    previous = keras.config.dtype_policy()
-    policy = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mode]
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-class Throughput(keras.callbacks.Callback):
-    """Measure training time per epoch (validation excluded) and samples per second."""
-
-    def __init__(self, samples_per_epoch: int) -> None:
-        super().__init__()
-        self.samples_per_epoch = samples_per_epoch
-        self.train_seconds = 0.0
-        self.epochs = 0
-        self._start: float | None = None
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:  # noqa: D102
-        self._start = time.perf_counter()
-
-    def on_test_begin(self, logs=None) -> None:  # noqa: D102
-        if self._start is not None:  # validation inside fit: stop the training clock
-            self.train_seconds += time.perf_counter() - self._start
-            self.epochs += 1
-            self._start = None
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:  # noqa: D102
-        self.on_test_begin()  # epochs without validation
-
-    @property
-    def samples_per_second(self) -> float:
-        """Training samples per second over the epochs run in this process."""
-        return self.epochs * self.samples_per_epoch / max(self.train_seconds, 1e-9)
-
-
-def _best_so_far(history_csv: Path, monitor: str, mode: str) -> float | None:
-    """Best monitored value in an earlier (interrupted) run's history, if any."""
-    if not history_csv.exists():
-        return None
-    with history_csv.open(encoding="utf-8") as f:
-        values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor)]
-    if not values:
-        return None
-    return max(values) if mode == "max" else min(values)
 
 
 def _check_same_config(run_dir: Path, cfg: object, task_name: str) -> None:
@@ -173,27 +113,32 @@ def _check_same_config(run_dir: Path, cfg: object, task_name: str) -> None:
         )
 
 
-def train(
-    task: Task, run_dir: str | Path, callbacks: Sequence[keras.callbacks.Callback] = ()
-) -> keras.Model:
-    """Train ``task`` into ``run_dir``, resuming from its backup if one is there.
+@dataclasses.dataclass
+class _Streams:
+    """The training and validation streams of a run, and their step counts."""
 
-    Args:
-        task: a Task with its config.
-        run_dir: output directory (created if needed).
-        callbacks: extra Keras callbacks, appended to the standard ones.
+    train: tf.data.Dataset  # repeats forever; fit draws steps_per_epoch batches an epoch
+    val: tf.data.Dataset
+    global_batch: int  # batch_size * replicas
+    steps_per_epoch: int
+    validation_steps: int | None  # None: the whole validation split each epoch
 
-    Returns:
-        The trained model with its best validation weights restored.
+
+def _prepare_run_dir(task: Task, run_dir: Path) -> tuple[tf.distribute.Strategy, Path, int]:
+    """Check and record the config, pick the strategy, seed; return it, the output dir, index.
+
+    The output directory is ``run_dir`` itself, except for the non-chief workers of a
+    multi-worker run (``run_dir/workers/<index>``): only the chief (index 0) owns ``run_dir``.
+
+    Raises:
+        ConfigError: ``run_dir`` holds a run with other settings, or a finished run.
     """
     cfg = task.cfg
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(run_dir, cfg, task.name)
     config_lib.save(cfg, run_dir / "config.yaml", task.name)
     strategy = get_strategy(cfg.strategy, cfg.devices)  # first: see get_strategy
     keras.utils.set_random_seed(cfg.seed)
-    # Under multi-worker training every worker runs this; only the chief (0) owns run_dir.
     index = worker_index() if cfg.strategy == "multi_worker" else 0
     out = run_dir if index == 0 else run_dir / "workers" / str(index)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,21 +146,31 @@ def train(
         raise ConfigError(
             f"{run_dir}: this run is complete; evaluate or export it, or train into a new --run-dir"
         )
+    return strategy, out, index
 
-    started = time.perf_counter()
+
+def _load_and_adapt(task: Task, assets: Path, index: int) -> Any:
+    """Load the task's data and fit its preprocessing, or reload it when resuming.
+
+    A resumed run (``assets/DONE`` present) must see the very same vocabulary, so the
+    assets are loaded, not refitted. Only the chief (``index`` 0) writes them.
+    """
     data = task.load_data()
-    assets = run_dir / "assets"
-    if (assets / "DONE").exists():  # a resumed run must see the very same vocabulary
+    if (assets / "DONE").exists():
         task.load_assets(assets)
     else:
         task.adapt(data)
         if index == 0:
             task.save_assets(assets)
             (assets / "DONE").touch()
+    return data
 
-    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
-    n_train = task.num_examples(data, "train")
-    steps_per_epoch = max(1, math.ceil(n_train / global_batch))
+
+def _make_streams(task: Task, data: Any, replicas: int) -> _Streams:
+    """Batched training and validation datasets with the global batch of ``replicas``."""
+    cfg = task.cfg
+    global_batch = cfg.batch_size * replicas
+    steps_per_epoch = max(1, math.ceil(task.num_examples(data, "train") / global_batch))
     options = tf.data.Options()
     # Shard by element: in-memory data has no files to shard by.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -226,72 +181,97 @@ def train(
         # Workers must run equal step counts or collectives hang: repeat and count steps.
         val_ds = val_ds.repeat()
         validation_steps = max(1, math.ceil(task.num_examples(data, "val") / global_batch))
+    return _Streams(
+        train_ds.with_options(options),
+        val_ds.with_options(options),
+        global_batch,
+        steps_per_epoch,
+        validation_steps,
+    )
 
-    with precision_policy(cfg.mixed_precision):
-        with strategy.scope():
-            model = task.build_model()
-            optimizer = OPTIMIZERS[cfg.optimizer](
-                learning_rate=learning_rate(cfg, steps_per_epoch), global_clipnorm=cfg.clipnorm
-            )
-            model.compile(optimizer=optimizer, **task.compile_args(model))
-        enable_multi_worker_fit(model, strategy)  # no-op for the other strategies
 
-        throughput = Throughput(steps_per_epoch * global_batch)
-        history_csv = out / "history.csv"
-        standard = [
-            keras.callbacks.BackupAndRestore(str(out / "backup")),
-            keras.callbacks.ModelCheckpoint(
-                str(out / "best.keras"),
-                monitor=task.monitor,
-                mode=task.monitor_mode,
-                save_best_only=True,
-                initial_value_threshold=_best_so_far(history_csv, task.monitor, task.monitor_mode),
-            ),
-            keras.callbacks.EarlyStopping(
-                monitor=task.monitor,
-                mode=task.monitor_mode,
-                patience=cfg.patience,
-                restore_best_weights=True,
-            ),
-            keras.callbacks.TensorBoard(str(out / "logs")),
-            keras.callbacks.CSVLogger(str(history_csv), append=True),
-            keras.callbacks.TerminateOnNaN(),
-            throughput,
-        ]
-        if cfg.grad_profile_every:
-            from seqapps.diagnostics import GradientProfileLogger
+def _build_model(task: Task, strategy: tf.distribute.Strategy, steps_per_epoch: int) -> keras.Model:
+    """Build and compile the task's model in ``strategy``'s scope (under the dtype policy)."""
+    with strategy.scope():
+        model = compile_model(task, task.build_model(), steps_per_epoch)
+    enable_multi_worker_fit(model, strategy)  # no-op for the other strategies
+    return model
 
-            probe = next(
-                iter(task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True))
-            )
-            standard.append(GradientProfileLogger(probe, out / "logs", cfg.grad_profile_every))
-        with warnings.catch_warnings():
-            # Keras warns when a validation pass of unknown length ends, which is normal; the
-            # training stream repeats forever, so the warning can mean nothing else here.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            model.fit(
-                train_ds.with_options(options),
-                validation_data=val_ds.with_options(options),
-                epochs=cfg.epochs,
-                steps_per_epoch=steps_per_epoch,
-                validation_steps=validation_steps,
-                callbacks=[*standard, *callbacks],
-                # A live progress bar on a terminal; one line per epoch in logs and CI.
-                verbose=1 if sys.stdout.isatty() else 2,
-                shuffle=False,  # the datasets shuffle themselves
-                **task.fit_args(data),
-            )
 
+def _fit(
+    model: keras.Model,
+    streams: _Streams,
+    epochs: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+    fit_args: dict[str, Any],
+) -> None:
+    """``model.fit`` on the streams; the datasets shuffle themselves."""
+    with warnings.catch_warnings():
+        # Keras warns when a validation pass of unknown length ends, which is normal; the
+        # training stream repeats forever, so the warning can mean nothing else here.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(
+            streams.train,
+            validation_data=streams.val,
+            epochs=epochs,
+            steps_per_epoch=streams.steps_per_epoch,
+            validation_steps=streams.validation_steps,
+            callbacks=list(callbacks),
+            # A live progress bar on a terminal; one line per epoch in logs and CI.
+            verbose=1 if sys.stdout.isatty() else 2,
+            shuffle=False,
+            **fit_args,
+        )
+
+
+def _write_outputs(model: keras.Model, out: Path, stats: dict[str, Any]) -> None:
+    """``best.keras`` if no epoch saved one, ``train_stats.json`` and ``history.png``."""
     if not (out / "best.keras").exists():  # e.g. every epoch was already done before resume
         model.save(out / "best.keras")
+    (out / "train_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    if (out / "history.csv").exists():
+        plot_history(out / "history.csv", out / "history.png")
+
+
+def train(
+    task: Task, run_dir: str | Path, callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> keras.Model:
+    """Train ``task`` into ``run_dir``, resuming from its backup if one is there.
+
+    Args:
+        task: a Task with its config.
+        run_dir: output directory (created if needed); see the module docstring.
+        callbacks: extra Keras callbacks, appended to the standard ones.
+
+    Returns:
+        The trained model with its best validation weights restored.
+
+    Raises:
+        ConfigError: ``run_dir`` holds a run with other settings or a finished run; or a
+            setting is invalid (strategy, devices).
+    """
+    cfg = task.cfg
+    strategy, out, index = _prepare_run_dir(task, Path(run_dir))
+    started = time.perf_counter()
+    data = _load_and_adapt(task, Path(run_dir) / "assets", index)
+    streams = _make_streams(task, data, strategy.num_replicas_in_sync)
+    with precision_policy(cfg.mixed_precision):
+        model = _build_model(task, strategy, streams.steps_per_epoch)
+        probe = None
+        if cfg.grad_profile_every:  # a fixed batch of the per-replica size
+            ds = task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True)
+            probe = next(iter(ds))
+        standard = standard_callbacks(
+            task, out, streams.steps_per_epoch * streams.global_batch, probe
+        )
+        _fit(model, streams, cfg.epochs, [*standard, *callbacks], task.fit_args(data))
+    throughput = next(c for c in standard if isinstance(c, Throughput))
     stats = {
         "train_samples_per_second": throughput.samples_per_second,
         "wall_seconds": time.perf_counter() - started,
         "epochs_run": throughput.epochs,
         "replicas": strategy.num_replicas_in_sync,
-        "global_batch_size": global_batch,
+        "global_batch_size": streams.global_batch,
     }
-    (out / "train_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-    if history_csv.exists():
-        plot_history(history_csv, out / "history.png")
+    _write_outputs(model, out, stats)
     return model
