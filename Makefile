@@ -20,22 +20,23 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-base
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
-## make demo: train, evaluate and export every built pipeline on its packaged sample.
+## make demo: train, evaluate and export every built pipeline on its packaged sample, with the
+## settings in configs/TASK/demo.yaml (key=value overrides go before --config).
 demo: $(VENV)/.stamp-base
 	@echo "== sentiment: the sample has 600 training tweets, so expect a weak model (docs/BENCHMARKS.md has real ones)"
-	$(PY) -m pipelines.sentiment --run-dir runs/demo/sentiment-$$(date +%Y%m%d-%H%M%S) --out saved_models/sentiment
+	$(PY) -m pipelines.sentiment --config configs/sentiment/demo.yaml --run-dir runs/demo/sentiment-$$(date +%Y%m%d-%H%M%S) --out saved_models/sentiment
 	$(VENV)/bin/seqapps predict saved_models/sentiment "what a great day :)" "worst service ever, never again"
 	@echo "== ner: 607 CoNLL-2003 training sentences (~0.77 F1 in a minute); the real benchmark reaches 86 F1 (docs/BENCHMARKS.md)"
-	$(PY) -m pipelines.ner epochs=25 learning_rate=0.005 --run-dir runs/demo/ner-$$(date +%Y%m%d-%H%M%S) --out saved_models/ner
+	$(PY) -m pipelines.ner --config configs/ner/demo.yaml --run-dir runs/demo/ner-$$(date +%Y%m%d-%H%M%S) --out saved_models/ner
 	$(VENV)/bin/seqapps predict saved_models/ner "Angela Merkel met Emmanuel Macron in Paris on Monday ." "Shares of Apple rose 3 percent on Wall Street ."
 	@echo "== translation: 3,000 Multi30k pairs and a small model (~4 BLEU), so expect rough German->English with repeated words; the benchmark model reaches 32.3 BLEU (docs/BENCHMARKS.md)"
-	$(PY) -m pipelines.translation cell=gru units=64 embedding_dim=64 dropout=0 learning_rate=0.003 batch_size=32 epochs=25 --run-dir runs/demo/translation-$$(date +%Y%m%d-%H%M%S) --out saved_models/translation
+	$(PY) -m pipelines.translation --config configs/translation/demo.yaml --run-dir runs/demo/translation-$$(date +%Y%m%d-%H%M%S) --out saved_models/translation
 	$(VENV)/bin/seqapps predict saved_models/translation "Ein Mann fährt Fahrrad." "Zwei Hunde spielen im Schnee."
 	@echo "== captioning: 100 Flickr8k training images and a small decoder (~38 BLEU-1, ~6 BLEU-4, generic captions); MobileNetV2-0.5 ImageNet weights from ../shared when present, else a random backbone (weights=none); the benchmark reaches the figures in docs/BENCHMARKS.md"
-	$(PY) -m pipelines.captioning weights=$(CAPTION_WEIGHTS) units=128 feature_units=128 embedding_dim=64 min_count=2 learning_rate=0.003 batch_size=32 epochs=30 patience=5 --run-dir runs/demo/captioning-$$(date +%Y%m%d-%H%M%S) --out saved_models/captioning
+	$(PY) -m pipelines.captioning weights=$(CAPTION_WEIGHTS) --config configs/captioning/demo.yaml --run-dir runs/demo/captioning-$$(date +%Y%m%d-%H%M%S) --out saved_models/captioning
 	$(VENV)/bin/seqapps predict saved_models/captioning $$(ls seqapps/data/samples/captioning/images/*.jpg | head -3)
 	@echo "== forecasting: 3 tickers x 3 years; compare the model with the baselines in metrics.json"
-	$(PY) -m pipelines.forecasting --run-dir runs/demo/forecasting-$$(date +%Y%m%d-%H%M%S) --out saved_models/forecasting
+	$(PY) -m pipelines.forecasting --config configs/forecasting/demo.yaml --run-dir runs/demo/forecasting-$$(date +%Y%m%d-%H%M%S) --out saved_models/forecasting
 	$(VENV)/bin/seqapps predict saved_models/forecasting seqapps/data/samples/forecasting/prices.csv
 
 ## make test: the default (fast) suite; `make test ARGS="-m large"` runs the real-data tests.

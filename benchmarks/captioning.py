@@ -1,9 +1,11 @@
 """Flickr8k captioning benchmark: LSTM vs GRU decoder, greedy vs beam, frozen MobileNetV2-0.5.
 
-    python -m benchmarks.captioning --data ../shared/data/captioning/flickr8k \
-        --out bench_out/captioning.json
+    python -m benchmarks.captioning --out bench_out/captioning.json
 
-The encoder is MobileNetV2 (width 0.5, 224 px) with the ImageNet weights in
+The settings, the data set (Flickr8k in ../shared/data) and the encoder's weights file are in
+``configs/captioning/benchmark.yaml`` (``--config``; ``--data DIR`` or ``key=value`` override
+them); each cell sets only ``cell=`` and ``attention=`` (and ``feature_cache=`` under
+``--work``). The encoder is MobileNetV2 (width 0.5, 224 px) with the ImageNet weights in
 ``../shared/data/weights/`` (loaded from that file, offline), frozen. Each cell
 (``CELL-ATTENTION``, e.g. ``lstm-bahdanau``) runs in a fresh process: extract the features
 of the 8,000 images into the cache under ``--work`` (the first cell; later cells read the
@@ -23,34 +25,8 @@ import shutil
 import time
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb
+from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
 
-WEIGHTS = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared/data/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
-)
-# The documented benchmark configuration (docs/BENCHMARKS.md quotes its results); the
-# CaptioningConfig defaults are the same values, except the weights file.
-CONFIG = [
-    "backbone=mobilenet_v2",
-    "alpha=0.5",
-    f"weights={WEIGHTS}",
-    "image_size=224",
-    "units=256",
-    "layers=1",
-    "feature_units=256",
-    "embedding_dim=256",
-    "dropout=0.4",
-    "min_count=5",
-    "max_length=30",
-    "batch_size=64",
-    "learning_rate=0.001",
-    "clipnorm=1.0",
-    "epochs=10",
-    "patience=2",
-    "beam_width=3",
-    "length_alpha=0.6",
-]
 CELLS = ["lstm-bahdanau", "gru-bahdanau"]
 BLEU = [f"bleu{n}" for n in range(1, 5)]
 METRICS = [*BLEU, *(f"{b}_greedy" for b in BLEU), "perplexity", "distinct"]
@@ -66,7 +42,6 @@ def child(args: argparse.Namespace) -> None:
     """Extract (or read) features, train, evaluate and export one cell; write JSON."""
     import tensorflow as tf
 
-    from seqapps import config as config_lib
     from seqapps.data.io import SPLITS
     from seqapps.export import export
     from seqapps.runs import evaluate_run, load_task
@@ -76,14 +51,8 @@ def child(args: argparse.Namespace) -> None:
     work = Path(args.work)
     run_dir = work / args.cell
     shutil.rmtree(run_dir, ignore_errors=True)
-    overrides = [
-        f"data={args.data}",
-        f"feature_cache={work / 'features'}",
-        *CONFIG,
-        *cell_overrides(args.cell),
-        *args.overrides,
-    ]
-    cfg = config_lib.resolve(CaptioningConfig, None, overrides)
+    cache = f"feature_cache={work / 'features'}"
+    cfg = resolve_config(CaptioningConfig, args, cache, *cell_overrides(args.cell))
 
     # Features first, timed on their own (0 s when an earlier cell left them in the cache).
     task = CaptioningTask(cfg)
@@ -165,7 +134,6 @@ def main() -> None:
     benchmark_main(
         module="benchmarks.captioning",
         doc=__doc__,
-        config=CONFIG,
         cells=CELLS,
         child=child,
         table=markdown_table,

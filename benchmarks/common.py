@@ -12,8 +12,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+
+from seqapps import config as config_lib
+
+C = TypeVar("C")
 
 
 def peak_rss_mb() -> float:
@@ -61,11 +66,29 @@ def latency(call: Callable[[], object], repeats: int) -> dict[str, float]:
     }
 
 
+def config_overrides(settings: dict) -> list[str]:
+    """``{"units": 64, "bidirectional": True}`` -> ``["units=64", "bidirectional=true"]``."""
+
+    def text(value: object) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        return "none" if value is None else str(value)
+
+    return [f"{k}={text(v)}" for k, v in settings.items()]
+
+
+def resolve_config(config_class: type[C], args: argparse.Namespace, *cell_settings: str) -> C:
+    """One cell's config: the dataclass defaults < the benchmark's config file (``--config``)
+    < ``--data`` < ``cell_settings`` (what the cell varies, e.g. ``cell=gru``) < the
+    ``key=value`` overrides of the command line."""
+    data = [f"data={args.data}"] if args.data else []
+    return config_lib.resolve(config_class, args.config, [*data, *cell_settings, *args.overrides])
+
+
 def benchmark_main(
     *,
     module: str,
     doc: str,
-    config: list[str],
     cells: list[str],
     child: Callable[[argparse.Namespace], None],
     table: Callable[[dict], str],
@@ -75,21 +98,27 @@ def benchmark_main(
 ) -> None:
     """The command line shared by the task benchmarks.
 
-    Runs ``child`` once per cell in a fresh process, selects the cell whose ``select_key``
-    (a validation figure) is best, and writes flat JSON: ``top_keys`` of the selected cell,
-    every cell's figures prefixed with ``<cell>_``, the configuration and the machine.
+    The settings come from ``configs/<task>/benchmark.yaml`` (``--config``); each cell
+    overrides only what it varies (see :func:`resolve_config`). Runs ``child`` once per cell
+    in a fresh process, selects the cell whose ``select_key`` (a validation figure) is best,
+    and writes flat JSON: ``top_keys`` of the selected cell, every cell's figures prefixed
+    with ``<cell>_``, the configuration and the machine.
     """
+    task = module.split(".")[-1]
     parser = argparse.ArgumentParser(
         prog=f"python -m {module}",
         description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", help="the data set (required)")
+    parser.add_argument(
+        "--config",
+        default=f"configs/{task}/benchmark.yaml",
+        help="the benchmark's settings and data set (default: %(default)s)",
+    )
+    parser.add_argument("--data", help="the data set (default: the config file's data)")
     parser.add_argument("--out", help="output JSON file (required)")
     parser.add_argument("--cells", default=",".join(cells))
-    parser.add_argument(
-        "--work", default=f"bench_out/{module.split('.')[-1]}", help="run directories"
-    )
+    parser.add_argument("--work", default=f"bench_out/{task}", help="run directories")
     parser.add_argument(
         "overrides",
         nargs="*",
@@ -106,8 +135,13 @@ def benchmark_main(
     if args.table:
         print(table(json.loads(Path(args.table).read_text())))
         return
-    if not args.out or not args.data:
-        parser.error("--data and --out are required")
+    if not args.out:
+        parser.error("--out is required")
+    settings = config_lib.read_yaml(args.config)
+    settings.pop("task", None)
+    if not args.data and settings.get("data", "sample") == "sample":
+        parser.error(f"{args.config} names no data set: pass --data")
+    shared = ["--config", args.config, *(["--data", args.data] if args.data else [])]
 
     started = time.perf_counter()
     work = Path(args.work)
@@ -117,7 +151,7 @@ def benchmark_main(
         cell_started = time.perf_counter()
         results[cell] = run_child(
             module,
-            ["--data", args.data, "--work", str(work), "--cell", cell, *args.overrides],
+            [*shared, "--work", str(work), "--cell", cell, *args.overrides],
             work / f"{cell}.log",
         )
         results[cell]["child_wall_seconds"] = time.perf_counter() - cell_started
@@ -129,7 +163,12 @@ def benchmark_main(
     for cell, figures in results.items():
         out.update({f"{cell}_{k}": v for k, v in figures.items()})
     out["wall_seconds"] = time.perf_counter() - started
-    out["config"] = " ".join(config + args.overrides)
+    # The shared settings (the file's `cell` etc. are the selected default; each cell
+    # overrides them), as key=value, then the command line's overrides.
+    out["config_file"] = args.config
+    out["config"] = " ".join(
+        config_overrides({k: v for k, v in settings.items() if k != "data"}) + args.overrides
+    )
     out.update(machine())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))

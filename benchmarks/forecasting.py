@@ -1,6 +1,10 @@
 """S&P 500 forecasting benchmark: simple_rnn vs lstm vs gru against naive baselines.
 
-    python -m benchmarks.forecasting --data ../shared/data/stocks --out bench_out/forecasting.json
+    python -m benchmarks.forecasting --out bench_out/forecasting.json
+
+The settings and the data set (../shared/data/stocks) are in
+``configs/forecasting/benchmark.yaml`` (``--config``; ``--data DIR`` or ``key=value`` override
+them); each cell sets only ``cell=``.
 
 All 505 tickers; test period 2017-02-08 .. 2018-02-07 (one year), validation the six months
 before it, training everything earlier. Each cell trains in a fresh process, selects its
@@ -16,25 +20,8 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, latency, peak_rss_mb
+from benchmarks.common import benchmark_main, latency, peak_rss_mb, resolve_config
 
-CONFIG = [
-    "window=60",
-    "horizon=5",
-    "inputs=close",
-    "fill=ffill",
-    "val_start=2016-08-08",
-    "test_start=2017-02-08",
-    "units=64",
-    "layers=1",
-    "bidirectional=false",
-    "dropout=0.1",
-    "batch_size=256",
-    "learning_rate=0.001",
-    "epochs=4",
-    "patience=2",
-    "max_train_samples=200000",
-]
 CELLS = ["simple_rnn", "lstm", "gru"]
 KEYS = ["mae", "rmse", "mape", "mase", "directional_accuracy"]
 BASELINES = ["persistence", "drift", "moving_average"]
@@ -45,7 +32,6 @@ def child(args: argparse.Namespace) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from seqapps import config as config_lib
     from seqapps.export import export
     from seqapps.runs import evaluate_run, load_task
     from seqapps.tasks.forecasting import ForecastingConfig, ForecastingTask
@@ -53,8 +39,7 @@ def child(args: argparse.Namespace) -> None:
 
     run_dir = Path(args.work) / args.cell
     shutil.rmtree(run_dir, ignore_errors=True)
-    overrides = [f"data={args.data}", f"cell={args.cell}", *CONFIG, *args.overrides]
-    train(ForecastingTask(config_lib.resolve(ForecastingConfig, None, overrides)), run_dir)
+    train(ForecastingTask(resolve_config(ForecastingConfig, args, f"cell={args.cell}")), run_dir)
     test = evaluate_run(run_dir, "test")
     export_dir = export(run_dir, Path(args.work) / "saved_models" / args.cell)
     loaded = tf.saved_model.load(str(export_dir))
@@ -133,7 +118,6 @@ def main() -> None:
     benchmark_main(
         module="benchmarks.forecasting",
         doc=__doc__,
-        config=CONFIG,
         cells=CELLS,
         child=child,
         table=markdown_table,

@@ -1,6 +1,10 @@
 """CoNLL-2003 NER benchmark: CRF vs softmax head, with vs without character features.
 
-    python -m benchmarks.ner --data ../shared/data/ner/conll2003 --out bench_out/ner.json
+    python -m benchmarks.ner --out bench_out/ner.json
+
+The settings and the data set (CoNLL-2003 in ../shared/data) are in
+``configs/ner/benchmark.yaml`` (``--config``; ``--data DIR`` or ``key=value`` override them);
+each cell sets only ``cell=``, ``head=`` and ``char_encoder=``.
 
 Each cell (``CELL-HEAD-CHARS``, e.g. ``lstm-crf-cnn``) runs in a fresh process: train on
 eng.train, select the epoch on eng.testa (entity F1), score eng.testa and eng.testb, export a
@@ -16,27 +20,8 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb
+from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
 
-# The documented benchmark configuration (docs/BENCHMARKS.md quotes its results); the
-# NerConfig defaults are the same values.
-CONFIG = [
-    "bidirectional=true",
-    "units=100",
-    "layers=1",
-    "word_embedding_dim=100",
-    "case_embedding_dim=8",
-    "char_embedding_dim=25",
-    "char_features=50",
-    "dropout=0.5",
-    "unk_replace=0.5",
-    "word_dropout=0.3",
-    "batch_size=32",
-    "learning_rate=0.001",
-    "clipnorm=5.0",
-    "epochs=30",
-    "patience=5",
-]
 CELLS = ["lstm-crf-cnn", "lstm-softmax-cnn", "lstm-crf-none", "gru-crf-cnn"]
 METRICS = ["f1", "precision", "recall", "accuracy"]
 TYPES = ["PER", "LOC", "ORG", "MISC"]
@@ -52,7 +37,6 @@ def child(args: argparse.Namespace) -> None:
     """Train, evaluate and export one cell in this process; write its figures as JSON."""
     import tensorflow as tf
 
-    from seqapps import config as config_lib
     from seqapps.data.conll import read_conll
     from seqapps.export import export
     from seqapps.runs import evaluate_run
@@ -61,8 +45,7 @@ def child(args: argparse.Namespace) -> None:
 
     run_dir = Path(args.work) / args.cell
     shutil.rmtree(run_dir, ignore_errors=True)
-    overrides = [f"data={args.data}", *CONFIG, *cell_overrides(args.cell), *args.overrides]
-    cfg = config_lib.resolve(NerConfig, None, overrides)
+    cfg = resolve_config(NerConfig, args, *cell_overrides(args.cell))
     train(NerTask(cfg), run_dir)
     val = evaluate_run(run_dir, "val")
     test = evaluate_run(run_dir, "test")
@@ -70,7 +53,7 @@ def child(args: argparse.Namespace) -> None:
 
     serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     one = tf.constant(["Germany 's representative to the European Union , Werner Zwingmann ,"])
-    test_tokens = read_conll(Path(args.data) / "eng.testb").tokens
+    test_tokens = read_conll(Path(cfg.data) / "eng.testb").tokens
     batch = tf.constant([" ".join(s) for s in test_tokens[:256]])
     single = latency(lambda: serve(sentences=one), repeats=200)
     batched = latency(lambda: serve(sentences=batch), repeats=20)
@@ -121,7 +104,6 @@ def main() -> None:
     benchmark_main(
         module="benchmarks.ner",
         doc=__doc__,
-        config=CONFIG,
         cells=CELLS,
         child=child,
         table=markdown_table,

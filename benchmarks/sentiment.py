@@ -1,7 +1,10 @@
 """TweetEval sentiment benchmark: simple_rnn vs lstm vs gru, trained from scratch.
 
-    python -m benchmarks.sentiment --data ../shared/data/sentiment/tweeteval/sentiment \
-        --out bench_out/sentiment.json
+    python -m benchmarks.sentiment --out bench_out/sentiment.json
+
+The settings and the data set (TweetEval in ../shared/data) are in
+``configs/sentiment/benchmark.yaml`` (``--config``; ``--data DIR`` or ``key=value`` override
+them); each cell sets only ``cell=``.
 
 For each cell, a fresh process trains on train, selects the epoch on val (macro recall),
 scores val and test, exports a SavedModel and times it. The cell with the best *val* macro
@@ -16,25 +19,8 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb
+from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
 
-# The documented benchmark configuration (docs/BENCHMARKS.md quotes its results).
-CONFIG = [
-    "bidirectional=true",
-    "units=64",
-    "layers=1",
-    "embedding_dim=100",
-    "dropout=0.5",
-    "pooling=max",
-    "word_dropout=0.0",
-    "max_tokens=10000",
-    "max_length=64",
-    "batch_size=64",
-    "learning_rate=0.001",
-    "epochs=8",
-    "patience=2",
-    "class_weight=balanced",
-]
 CELLS = ["simple_rnn", "lstm", "gru"]
 METRICS = ["macro_recall", "macro_f1", "accuracy"]
 
@@ -43,7 +29,6 @@ def child(args: argparse.Namespace) -> None:
     """Train, evaluate and export one cell in this process; write its figures as JSON."""
     import tensorflow as tf
 
-    from seqapps import config as config_lib
     from seqapps.export import export
     from seqapps.runs import evaluate_run
     from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
@@ -51,8 +36,7 @@ def child(args: argparse.Namespace) -> None:
 
     run_dir = Path(args.work) / args.cell
     shutil.rmtree(run_dir, ignore_errors=True)
-    overrides = [f"data={args.data}", f"cell={args.cell}", *CONFIG, *args.overrides]
-    cfg = config_lib.resolve(SentimentConfig, None, overrides)
+    cfg = resolve_config(SentimentConfig, args, f"cell={args.cell}")
     train(SentimentTask(cfg), run_dir)
     val = evaluate_run(run_dir, "val")
     test = evaluate_run(run_dir, "test")
@@ -61,7 +45,7 @@ def child(args: argparse.Namespace) -> None:
     loaded = tf.saved_model.load(str(export_dir))
     serve = loaded.serving_default
     one = tf.constant(["@user can't wait for the game tonight!! #excited"])
-    texts = Path(args.data, "test_text.txt").read_text(encoding="utf-8").splitlines()
+    texts = Path(cfg.data, "test_text.txt").read_text(encoding="utf-8").splitlines()
     batch = tf.constant(texts[:256])
     single = latency(lambda: serve(one), repeats=200)
     batched = latency(lambda: serve(batch), repeats=20)
@@ -116,7 +100,6 @@ def main() -> None:
     benchmark_main(
         module="benchmarks.sentiment",
         doc=__doc__,
-        config=CONFIG,
         cells=CELLS,
         child=child,
         table=markdown_table,

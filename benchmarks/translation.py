@@ -1,7 +1,10 @@
 """Multi30k German->English benchmark: attention vs none, GRU vs LSTM, greedy vs beam.
 
-    python -m benchmarks.translation --data ../shared/data/translation/multi30k \
-        --out bench_out/translation.json
+    python -m benchmarks.translation --out bench_out/translation.json
+
+The settings and the data set (Multi30k in ../shared/data) are in
+``configs/translation/benchmark.yaml`` (``--config``; ``--data DIR`` or ``key=value`` override
+them); each cell sets only ``cell=`` and ``attention=``.
 
 Each cell (``CELL-ATTENTION``, e.g. ``gru-bahdanau``) runs in a fresh process: train on the
 29,000 training pairs, select the epoch on val (per-token cross-entropy), translate val and
@@ -18,26 +21,8 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb
+from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
 
-# The documented benchmark configuration (docs/BENCHMARKS.md quotes its results); the
-# TranslationConfig defaults are the same values.
-CONFIG = [
-    "form=raw",
-    "bidirectional=true",
-    "units=128",
-    "layers=1",
-    "embedding_dim=256",
-    "dropout=0.3",
-    "min_count=2",
-    "batch_size=128",
-    "learning_rate=0.001",
-    "clipnorm=1.0",
-    "epochs=12",
-    "patience=3",
-    "beam_width=5",
-    "length_alpha=0.6",
-]
 CELLS = ["gru-bahdanau", "gru-none", "lstm-bahdanau"]  # the TranslationConfig default: LSTM
 METRICS = ["bleu", "chrf", "bleu_greedy", "chrf_greedy", "perplexity"]
 
@@ -53,7 +38,6 @@ def child(args: argparse.Namespace) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from seqapps import config as config_lib
     from seqapps.export import export
     from seqapps.runs import evaluate_run, load_task
     from seqapps.tasks.translation import TranslationConfig, TranslationTask
@@ -61,8 +45,7 @@ def child(args: argparse.Namespace) -> None:
 
     run_dir = Path(args.work) / args.cell
     shutil.rmtree(run_dir, ignore_errors=True)
-    overrides = [f"data={args.data}", *CONFIG, *cell_overrides(args.cell), *args.overrides]
-    cfg = config_lib.resolve(TranslationConfig, None, overrides)
+    cfg = resolve_config(TranslationConfig, args, *cell_overrides(args.cell))
     train(TranslationTask(cfg), run_dir)
     val = evaluate_run(run_dir, "val")
     test = evaluate_run(run_dir, "test")
@@ -128,7 +111,6 @@ def main() -> None:
     benchmark_main(
         module="benchmarks.translation",
         doc=__doc__,
-        config=CONFIG,
         cells=CELLS,
         child=child,
         table=markdown_table,

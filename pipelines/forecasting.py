@@ -1,13 +1,19 @@
 """Stock forecasting pipeline: train -> evaluate on the test period -> export a SavedModel.
 
-Run (the packaged sample: 3 tickers, 3 years; about a minute on 2 CPU cores)::
+The settings of a run live in a commented config file: ``configs/forecasting/demo.yaml``
+(the packaged sample: 3 tickers, 3 years; about a minute on 2 CPU cores; what ``make demo``
+runs)::
 
-    python -m pipelines.forecasting --run-dir runs/forecasting --out saved_models/forecasting
+    python -m pipelines.forecasting --config configs/forecasting/demo.yaml \
+        --run-dir runs/forecasting --out saved_models/forecasting
 
-On the S&P 500 data (all tickers; see docs/BENCHMARKS.md for figures and runtimes)::
+and ``configs/forecasting/benchmark.yaml`` (the S&P 500 data, all tickers, test = the last
+year; the benchmark's GRU; see docs/BENCHMARKS.md for figures and runtimes)::
 
-    python -m pipelines.forecasting data=../shared/data/stocks/all_stocks_5yr.csv.gz \
-        fill=ffill test_start=2017-02-08 val_start=2016-08-08 --run-dir runs/sp500
+    python -m pipelines.forecasting --config configs/forecasting/benchmark.yaml --run-dir runs/sp500
+
+Any config key can be overridden as key=value, written before the options (``seqapps config
+forecasting`` lists them).
 
 Metrics: MASE (scaled by the in-sample one-step naive error) against the persistence,
 drift and moving-average baselines on the same windows, per horizon.

@@ -1,17 +1,19 @@
 """NER pipeline: train -> evaluate on test -> export a SavedModel that tags raw sentences.
 
-Run (the packaged CoNLL-2003 sample, 607 training sentences; about a minute on 2 CPU cores,
-test F1 about 0.77; a higher learning rate suits so small a training set)::
+The settings of a run live in a commented config file: ``configs/ner/demo.yaml`` (the
+packaged CoNLL-2003 sample, 607 training sentences; about a minute on 2 CPU cores, test F1
+about 0.77; what ``make demo`` runs)::
 
-    python -m pipelines.ner epochs=25 learning_rate=0.005 --run-dir runs/ner --out saved_models/ner
+    python -m pipelines.ner --config configs/ner/demo.yaml --run-dir runs/ner --out saved_models/ner
 
-On CoNLL-2003 (train eng.train, select on eng.testa, report eng.testb; BiLSTM-CRF with
-character CNN, no pretrained embeddings; see docs/BENCHMARKS.md for the measured F1 and
-runtime, about 15 minutes on 2 CPU cores)::
+and ``configs/ner/benchmark.yaml`` (CoNLL-2003: train eng.train, select on eng.testa, report
+eng.testb; BiLSTM-CRF with character CNN, no pretrained embeddings; see docs/BENCHMARKS.md for
+the measured F1 and runtime, about 15 minutes on 2 CPU cores)::
 
-    python -m pipelines.ner data=../shared/data/ner/conll2003 --run-dir runs/conll-lstm-crf
+    python -m pipelines.ner --config configs/ner/benchmark.yaml --run-dir runs/conll-lstm-crf
 
-Any config key can be overridden as key=value (``seqapps config ner`` lists them).
+Any config key can be overridden as key=value, written before the options (``seqapps config
+ner`` lists them).
 Metric: entity-level F1 with conlleval semantics (type and both boundaries must match).
 """
 

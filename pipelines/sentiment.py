@@ -1,16 +1,19 @@
 """Tweet sentiment pipeline: train -> evaluate on test -> export a SavedModel.
 
-Run (the packaged sample, about a minute on 2 CPU cores)::
+The settings of a run live in a commented config file: ``configs/sentiment/demo.yaml``
+(the packaged sample, about a minute on 2 CPU cores; what ``make demo`` runs)::
 
-    python -m pipelines.sentiment --run-dir runs/sentiment --out saved_models/sentiment
+    python -m pipelines.sentiment --config configs/sentiment/demo.yaml \
+        --run-dir runs/sentiment --out saved_models/sentiment
 
-On TweetEval (see docs/BENCHMARKS.md for the measured figures and runtimes)::
+and ``configs/sentiment/benchmark.yaml`` (TweetEval, the validation-selected LSTM; see
+docs/BENCHMARKS.md for the measured figures and runtimes; ``cell=gru`` for the GRU)::
 
-    python -m pipelines.sentiment data=../shared/data/sentiment/tweeteval/sentiment \
-        cell=gru epochs=8 --run-dir runs/tweeteval-gru
+    python -m pipelines.sentiment --config configs/sentiment/benchmark.yaml --run-dir runs/tweeteval
 
-Any config key can be overridden as key=value (``seqapps train sentiment --help`` lists
-the command; an unknown key lists the valid ones). Metric: TweetEval's macro-averaged recall.
+Any config key can be overridden as key=value, written before the options (``seqapps config
+sentiment`` lists them; an unknown key lists the valid ones). Metric: TweetEval's
+macro-averaged recall.
 """
 
 import sys
