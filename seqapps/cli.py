@@ -131,7 +131,15 @@ def _export(run_dir: Path, out: str | None, task: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``seqapps`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # key=value pairs may also follow the options (``train ner --config F epochs=3``):
+    # argparse stops filling a positional list at the first option, so collect the rest.
+    args, extra = parser.parse_known_args(argv)
+    stray = [a for a in extra if a.startswith("-") or "=" not in a]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     _import_tensorflow_quietly()
     from seqapps.errors import SeqappsError
 
