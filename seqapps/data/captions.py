@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from seqapps.data.io import Splits, read_lines
+from seqapps.data.io import SPLITS, Splits, random_split, read_lines
 from seqapps.data.text import standardize_sentence
 from seqapps.errors import DataError
 
@@ -191,3 +191,51 @@ def caption_tokens(texts: list[str]) -> list[list[str]]:
         [w.decode("utf-8") for w in row if w.decode("utf-8") not in PUNCTUATION]
         for row in words.to_list()
     ][: len(texts)]
+
+
+def load_caption_file(
+    path: str | Path,
+    *,
+    image_dir: str | Path = "",
+    skip_missing: bool = False,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> CaptionData:
+    """Read a COCO captions JSON (``.json``) or an image<TAB>caption file; split by image.
+
+    Args:
+        path: the file.
+        image_dir: the COCO JSON's image folder ("" = the file's folder).
+        skip_missing: count and skip missing or unreadable images instead of an error.
+        val_fraction: share of images held out for validation.
+        test_fraction: share of images held out for test.
+        seed: seeds the split.
+
+    Raises:
+        DataError: a malformed line, a missing image (unless skipped), too few images.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        images = read_coco_captions(path, image_dir or path.parent, skip_missing=skip_missing)
+    else:
+        images = read_caption_tsv(path, skip_missing=skip_missing)
+    parts = random_split(
+        len(images), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, source=path
+    )
+    data = CaptionData(**{s: images.subset(np.sort(parts[s])) for s in SPLITS})
+    data.train.skipped_missing = images.skipped_missing  # reported once, with the train split
+    return data
+
+
+def read_image_files(names: list[str]) -> list[bytes]:
+    """The bytes of each image file (``seqapps predict``).
+
+    Raises:
+        DataError: a file that is missing or not a JPEG/PNG/GIF/BMP image, named.
+    """
+    for name in names:
+        problem = image_problem(Path(name))
+        if problem:
+            raise DataError(name, problem)
+    return [Path(name).read_bytes() for name in names]

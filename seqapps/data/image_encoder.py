@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -114,6 +115,32 @@ class ImageEncoder:
             seed=self.seed,
         )
 
+    def trainable_copy(self, last: int, *, layer_name: str = "backbone") -> keras.Model:
+        """A copy of the backbone whose last ``last`` layers train (for fine-tuning).
+
+        Batch-norm layers stay frozen: small batches would spoil their statistics. Build
+        it inside the strategy scope that trains it.
+
+        Raises:
+            ConfigError: ``last`` is more than the backbone's number of layers.
+        """
+        backbone = build_backbone(
+            self.name,
+            alpha=self.alpha,
+            weights="none",
+            image_size=self.image_size,
+            trainable=True,
+            layer_name=layer_name,
+        )
+        backbone.set_weights(self.backbone.get_weights())
+        layers = backbone.layers[1:]  # the input layer has no weights
+        if last > len(layers):
+            raise ConfigError(f"fine_tune={last}: backbone {self.name} has {len(layers)} layers")
+        for k, layer in enumerate(layers):
+            frozen = k < len(layers) - last
+            layer.trainable = not (frozen or isinstance(layer, keras.layers.BatchNormalization))
+        return backbone
+
     # --- state -----------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         """Write the backbone's weights (``backbone.weights.h5``) into ``directory``."""
@@ -171,6 +198,37 @@ class ImageEncoder:
                 augment_seed=augment_seed,
             )
         return self._memo[key]
+
+    def feature_lookup(
+        self, images: list[Path], copies: int = 0
+    ) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+        """Image indices ``(batch,)`` -> ``{"features": (batch, positions, channels)}`` float32.
+
+        The cached features are one constant, gathered per batch: the frozen features are
+        never recomputed. With ``copies`` > 0 each index reads the original or one of its
+        augmented copies at random (training augmentation for a frozen backbone).
+        """
+        table = tf.constant(np.concatenate([self.features(images, k) for k in range(copies + 1)]))
+        n = len(images)
+
+        def lookup(i: tf.Tensor) -> dict[str, tf.Tensor]:
+            if copies:
+                i += n * tf.random.uniform(tf.shape(i), 0, copies + 1, tf.int32)
+            return {"features": tf.cast(tf.gather(table, i), tf.float32)}
+
+        return lookup
+
+    def pixel_lookup(self, images: list[Path]) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+        """Image indices ``(batch,)`` -> ``{"images": (batch, s, s, 3)}`` preprocessed pixels.
+
+        Read from the files on every call: for fine-tuning, where features change every step.
+        """
+        paths = tf.constant([str(p) for p in images])
+
+        def lookup(i: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"images": self.decode_pixels(tf.map_fn(tf.io.read_file, tf.gather(paths, i)))}
+
+        return lookup
 
     def decode_pixels(self, images: tf.Tensor) -> tf.Tensor:
         """Encoded image bytes ``(batch,)`` -> preprocessed pixels ``(batch, s, s, 3)``."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import keras
 import numpy as np
@@ -43,16 +43,15 @@ from seqapps.data.captions import (
     CaptionData,
     CaptionedImages,
     caption_tokens,
-    image_problem,
+    load_caption_file,
     load_flickr8k,
-    read_caption_tsv,
-    read_coco_captions,
+    read_image_files,
 )
 from seqapps.data.image_encoder import ImageEncoder
-from seqapps.data.io import SPLITS, random_split, sample_dir
+from seqapps.data.io import SPLITS, sample_dir
 from seqapps.data.text import END_TOKEN, START_TOKEN, make_sentence_vectorizer, sentence_vocabulary
-from seqapps.errors import ConfigError, DataError
-from seqapps.layers.backbones import BACKBONES, build_backbone
+from seqapps.errors import ConfigError
+from seqapps.layers.backbones import BACKBONES
 from seqapps.layers.seq2seq import AttentionPenalty, FeatureEncoder
 from seqapps.metrics import corpus_bleu
 from seqapps.plots import plot_caption_grid, plot_image_attention
@@ -180,22 +179,15 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         return _report_skipped(load_flickr8k(path, skip_missing=self.cfg.skip_missing))
 
     def _load_file(self, path: str) -> CaptionData:
-        """A COCO captions JSON or image<TAB>caption file, split by image."""
-        cfg, path = self.cfg, Path(path)
-        skip = {"skip_missing": cfg.skip_missing}
-        if path.suffix.lower() == ".json":
-            images = read_coco_captions(path, cfg.image_dir or path.parent, **skip)
-        else:
-            images = read_caption_tsv(path, **skip)
-        parts = random_split(
-            len(images),
+        cfg = self.cfg
+        data = load_caption_file(
+            path,
+            image_dir=cfg.image_dir,
+            skip_missing=cfg.skip_missing,
             val_fraction=cfg.val_fraction,
             test_fraction=cfg.test_fraction,
             seed=cfg.seed,
-            source=path,
         )
-        data = CaptionData(**{s: images.subset(np.sort(parts[s])) for s in SPLITS})
-        data.train.skipped_missing = images.skipped_missing  # reported once
         return _report_skipped(data)
 
     def _no_tfds(self, name: str) -> CaptionData:
@@ -314,9 +306,11 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         # Rows of a ragged tensor come out as 1-D ragged specs, which padded_batch refuses;
         # passing them through map turns them into plain tensors.
         ds = ds.map(_as_tensors)
-        inputs = (
-            self._pixel_inputs(part) if self.cfg.fine_tune else self._feature_inputs(part, training)
-        )
+        if self.cfg.fine_tune:
+            inputs = self.image_encoder.pixel_lookup(part.images)
+        else:
+            copies = self.cfg.augment_copies if training else 0
+            inputs = self.image_encoder.feature_lookup(part.images, copies)
 
         @tf.autograph.experimental.do_not_convert  # plain TF ops; AutoGraph only warns
         def gather(i: tf.Tensor, ti: tf.Tensor, to: tf.Tensor) -> tuple[dict, tf.Tensor]:
@@ -330,33 +324,6 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
             bucketing=Bucketing(lambda i, ti, to: tf.shape(to)[0], self.cfg.max_length),
             after_batch=gather,
         )
-
-    def _feature_inputs(self, part: CaptionedImages, training: bool) -> Any:
-        """Image indices -> ``{"features": ...}`` gathered from the cached features."""
-        # A constant, gathered per batch: the frozen features are never recomputed.
-        copies = self.cfg.augment_copies if training else 0
-        features = tf.constant(
-            np.concatenate([self.features(part.images, k) for k in range(copies + 1)])
-        )
-
-        def inputs(i: tf.Tensor) -> dict[str, tf.Tensor]:
-            if copies:  # the original or one augmented copy of each image, at random
-                i += len(part) * tf.random.uniform(tf.shape(i), 0, copies + 1, tf.int32)
-            return {"features": tf.cast(tf.gather(features, i), tf.float32)}
-
-        return inputs
-
-    def _pixel_inputs(self, part: CaptionedImages) -> Any:
-        """Image indices -> ``{"images": ...}``, decoded and preprocessed (fine-tuning)."""
-        paths = tf.constant([str(p) for p in part.images])
-        encoder = self.image_encoder
-
-        def inputs(i: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {
-                "images": encoder.decode_pixels(tf.map_fn(tf.io.read_file, tf.gather(paths, i)))
-            }
-
-        return inputs
 
     # --- model -----------------------------------------------------------------------
     def build_model(self) -> keras.Model:
@@ -389,34 +356,12 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         return keras.Model(inputs, logits, name=name)
 
     def fine_tuning_backbone(self) -> keras.Model:
-        """A copy of the backbone named ``backbone`` with its last ``fine_tune`` layers trainable.
+        """A copy of the backbone named ``backbone``, its last ``fine_tune`` layers trainable.
 
-        A copy built here, inside the strategy scope, so that its variables are distributed
-        like the decoder's. Batch-norm layers stay frozen (small batches would spoil their
-        statistics).
-
-        Raises:
-            ConfigError: ``fine_tune`` is more than the backbone's number of layers.
+        Built here, inside the strategy scope, so that its variables are distributed like
+        the decoder's (see :meth:`ImageEncoder.trainable_copy`).
         """
-        cfg = self.cfg
-        backbone = build_backbone(
-            cfg.backbone,
-            alpha=cfg.alpha,
-            weights="none",
-            image_size=cfg.image_size,
-            trainable=True,
-            layer_name="backbone",
-        )
-        backbone.set_weights(self.backbone.get_weights())
-        layers = backbone.layers[1:]  # the input layer has no weights
-        if cfg.fine_tune > len(layers):
-            raise ConfigError(
-                f"fine_tune={cfg.fine_tune}: backbone {cfg.backbone} has {len(layers)} layers"
-            )
-        for k, layer in enumerate(layers):
-            frozen = k < len(layers) - cfg.fine_tune
-            layer.trainable = not (frozen or isinstance(layer, keras.layers.BatchNormalization))
-        return backbone
+        return self.image_encoder.trainable_copy(self.cfg.fine_tune, layer_name="backbone")
 
     # --- the seq2seq hooks -------------------------------------------------------------
     def encode(self, model: keras.Model, features: tf.Tensor) -> tuple:
@@ -525,11 +470,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         Raises:
             DataError: a file that is missing or not a JPEG/PNG/GIF/BMP image.
         """
-        for name in inputs:
-            problem = image_problem(Path(name))
-            if problem:
-                raise DataError(name, problem)
-        return tf.constant([Path(name).read_bytes() for name in inputs], tf.string)
+        return tf.constant(read_image_files(inputs), tf.string)
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """One caption per line; ``image<TAB>caption`` when there are several images."""
