@@ -1,9 +1,27 @@
-"""Metrics: plain NumPy scorers for reports, plus Keras metrics used for model selection."""
+"""Metrics: plain NumPy scorers for reports, plus Keras metrics used for model selection.
+
+Every score of every task in ``metrics.json``, with its scale:
+
+- sentiment: ``macro_recall``, ``macro_f1``, ``accuracy``, per class ``recall_X``,
+  ``precision_X``, ``f1_X``: fractions 0..1 (:func:`classification_report`).
+- ner: entity-level ``f1``, ``precision``, ``recall`` (conlleval semantics) and token
+  ``accuracy``: fractions 0..1 (:func:`entity_scores`).
+- translation: ``bleu``, ``chrf`` (sacrebleu, 13a tokenisation, case-insensitive): 0..100.
+- captioning: ``bleu1`` .. ``bleu4`` (:func:`corpus_bleu`): 0..100; ``distinct`` (share of
+  distinct captions): fraction 0..1.
+- translation and captioning: ``perplexity`` (:class:`Perplexity`): unitless, >= 1. Greedy
+  decoding's scores carry a ``_greedy`` suffix.
+- forecasting (:func:`forecast_scores`): ``mae``, ``rmse`` in price units; ``mape`` in
+  percent (0..100); ``mase`` as a ratio to the in-sample one-step naive MAE (Hyndman &
+  Koehler 2006); ``directional_accuracy`` and ``interval_coverage``: fractions 0..1.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -271,43 +289,72 @@ def corpus_bleu(
 ) -> list[float]:
     """Corpus BLEU-1 .. BLEU-``max_order`` (Papineni et al. 2002) against several references.
 
-    Takes tokenised text: ``hypotheses[i]`` is a token list and ``references[i]`` the token
-    lists of its references (any number per hypothesis, as captioning data sets have).
-    BLEU-n is the brevity penalty times the geometric mean of the clipped 1..n-gram
-    precisions, summed over the corpus; the reference length of each hypothesis is the
-    closest one (the shorter on a tie), as sacrebleu and the COCO caption evaluation count
-    it. No smoothing: a precision of zero gives 0.
+    Computed by sacrebleu on the given tokens (``tokenize="none"``, no smoothing), which
+    takes a variable number of references per hypothesis. Takes tokenised text:
+    ``hypotheses[i]`` is a token list and ``references[i]`` the token lists of its
+    references (any number, as captioning data sets have). BLEU-n is the brevity penalty
+    times the geometric mean of the clipped 1..n-gram precisions summed over the corpus; the
+    reference length of each hypothesis is the closest one (the shorter on a tie), as the
+    COCO caption evaluation counts it. A precision of zero gives 0.
 
     Returns:
         ``[BLEU-1, ..., BLEU-max_order]`` on a 0..100 scale.
+
+    Raises:
+        ValueError: lengths differ, or a hypothesis has no reference.
     """
+    import sacrebleu  # imported here: only evaluation needs it
+
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} reference sets")
-    matches = np.zeros(max_order)
-    totals = np.zeros(max_order)
-    hyp_len = ref_len = 0
-    for hyp, refs in zip(hypotheses, references, strict=True):
-        if not refs:
-            raise ValueError("every hypothesis needs at least one reference")
-        hyp_len += len(hyp)
-        ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1]
-        for n in range(1, max_order + 1):
-            counts = Counter(tuple(hyp[i : i + n]) for i in range(len(hyp) - n + 1))
-            most: Counter = Counter()
-            for ref in refs:  # clip each n-gram by its largest count in one reference
-                most |= Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
-            matches[n - 1] += sum(min(c, most[g]) for g, c in counts.items())
-            totals[n - 1] += max(len(hyp) - n + 1, 0)
-    if hyp_len == 0:
+    if any(not refs for refs in references):
+        raise ValueError("every hypothesis needs at least one reference")
+    if not any(hypotheses):
         return [0.0] * max_order
-    brevity = 1.0 if hyp_len > ref_len else float(np.exp(1 - ref_len / hyp_len))
-    with np.errstate(divide="ignore"):
-        log_p = np.log(matches / np.maximum(totals, 1))
-    scores = []
-    for n in range(1, max_order + 1):
-        mean = log_p[:n].mean()
-        scores.append(100 * brevity * float(np.exp(mean)) if np.isfinite(mean) else 0.0)
-    return scores
+    most = max(len(refs) for refs in references)
+    # Reference streams, one per reference slot; None where a hypothesis has fewer.
+    streams = [
+        [" ".join(refs[k]) if k < len(refs) else None for refs in references] for k in range(most)
+    ]
+    hyps = [" ".join(h) for h in hypotheses]
+    return [
+        sacrebleu.BLEU(tokenize="none", smooth_method="none", max_ngram_order=n)
+        .corpus_score(hyps, streams)
+        .score
+        for n in range(1, max_order + 1)
+    ]
+
+
+@keras.saving.register_keras_serializable(package="seqapps")
+class Perplexity(keras.metrics.Metric):
+    """Exp of the mean cross-entropy per real target token (teacher forcing).
+
+    ``y_true`` ``(batch, steps)`` int ids right-padded with 0 (padding is left out);
+    ``y_pred`` ``(batch, steps, vocab)`` logits. Compiled into the seq2seq tasks, so
+    ``perplexity`` and ``val_perplexity`` appear in ``history.csv``; unitless, >= 1.
+    """
+
+    def __init__(self, name: str = "perplexity", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable((), initializer="zeros", name="total")
+        self.count = self.add_variable((), initializer="zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add a batch's summed negative log-likelihood and its number of real tokens."""
+        y_pred = keras.ops.cast(y_pred, "float32")
+        nll = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        mask = keras.ops.cast(keras.ops.greater(y_true, 0), "float32")
+        self.total.assign_add(keras.ops.sum(nll * mask))
+        self.count.assign_add(keras.ops.sum(mask))
+
+    def result(self) -> Any:
+        """``exp(total / count)`` (1 before any token)."""
+        return keras.ops.exp(self.total / keras.ops.maximum(self.count, 1.0))
+
+    def reset_state(self) -> None:
+        """Start counting anew."""
+        self.total.assign(0.0)
+        self.count.assign(0.0)
 
 
 def teacher_forced_perplexity(model: keras.Model, batches: tf.data.Dataset) -> float:
@@ -316,11 +363,61 @@ def teacher_forced_perplexity(model: keras.Model, batches: tf.data.Dataset) -> f
     ``batches`` yields ``(inputs, targets)`` with targets ``(batch, steps)`` right-padded
     with 0; ``model(inputs)`` returns logits ``(batch, steps, vocab)``.
     """
-    total, count = 0.0, 0
+    metric = Perplexity()
     for x, y in batches:
-        logits = model(x, training=False)
-        nll = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        mask = tf.cast(y > 0, tf.float32)
-        total += float(tf.reduce_sum(nll * mask))
-        count += int(tf.reduce_sum(mask))
-    return float(np.exp(total / max(count, 1)))
+        metric.update_state(y, model(x, training=False))
+    return float(metric.result())
+
+
+@keras.saving.register_keras_serializable(package="seqapps")
+class PinballLoss(keras.losses.Loss):
+    """Quantile (pinball) loss averaged over the levels: ``y_pred`` is ``(batch, H, Q)``.
+
+    For level q, under-forecasts cost ``q * error`` and over-forecasts ``(1 - q) * error``,
+    so its minimiser is the q-quantile of the target.
+    """
+
+    def __init__(self, levels: list[float], name: str = "pinball", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.levels = list(levels)
+
+    def call(self, y_true, y_pred):
+        """``y_true`` ``(batch, H)``; returns ``(batch,)``."""
+        levels = keras.ops.convert_to_tensor(self.levels, dtype=y_pred.dtype)
+        error = keras.ops.expand_dims(y_true, -1) - y_pred  # (batch, H, Q)
+        loss = keras.ops.maximum(levels * error, (levels - 1.0) * error)
+        return keras.ops.mean(loss, axis=(1, 2))
+
+    def get_config(self) -> dict:
+        """Constructor arguments."""
+        return {**super().get_config(), "levels": self.levels}
+
+
+def forecast_scores(
+    actual: np.ndarray, forecast: np.ndarray, last: np.ndarray, scale: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-horizon scores of ``forecast`` against ``actual``, both ``(windows, horizon)``.
+
+    Args:
+        actual: realised closes.
+        forecast: forecast closes.
+        last: each window's last observed close ``(windows,)``.
+        scale: each window's ticker's in-sample one-step naive MAE ``(windows,)`` (MASE).
+
+    Returns:
+        ``mae``, ``rmse``, ``mape`` (percent), ``mase`` and ``directional_accuracy`` (share of
+        windows where the forecast moves the same way as the price, from ``last``), each a
+        ``(horizon,)`` array.
+    """
+    err = forecast - actual
+    move, predicted_move = np.sign(actual - last[:, None]), np.sign(forecast - last[:, None])
+    valid = ~np.isnan(scale)
+    return {
+        "mae": np.abs(err).mean(axis=0),
+        "rmse": np.sqrt((err**2).mean(axis=0)),
+        "mape": 100 * np.abs(err / actual).mean(axis=0),
+        "mase": (np.abs(err[valid]) / scale[valid, None]).mean(axis=0)
+        if valid.any()
+        else np.full(err.shape[1], math.nan),
+        "directional_accuracy": (move == predicted_move).mean(axis=0),
+    }

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import Literal
@@ -36,6 +35,7 @@ from seqapps.data.io import SPLITS, Splits, sample_dir
 from seqapps.data.prices import Columns, Series, load_prices
 from seqapps.errors import ConfigError, DataError
 from seqapps.layers.recurrent import recurrent_stack
+from seqapps.metrics import PinballLoss, forecast_scores
 from seqapps.plots import plot_forecasts, plot_horizon_errors
 from seqapps.progress import progress_bar
 from seqapps.task import DataSource, Task, read_json, write_json
@@ -573,55 +573,4 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
         return lines
 
 
-@keras.saving.register_keras_serializable(package="seqapps")
-class PinballLoss(keras.losses.Loss):
-    """Quantile (pinball) loss averaged over the levels: ``y_pred`` is ``(batch, H, Q)``.
-
-    For level q, under-forecasts cost ``q * error`` and over-forecasts ``(1 - q) * error``,
-    so its minimiser is the q-quantile of the target.
-    """
-
-    def __init__(self, levels: list[float], name: str = "pinball", **kwargs) -> None:
-        super().__init__(name=name, **kwargs)
-        self.levels = list(levels)
-
-    def call(self, y_true, y_pred):
-        """``y_true`` ``(batch, H)``; returns ``(batch,)``."""
-        levels = keras.ops.convert_to_tensor(self.levels, dtype=y_pred.dtype)
-        error = keras.ops.expand_dims(y_true, -1) - y_pred  # (batch, H, Q)
-        loss = keras.ops.maximum(levels * error, (levels - 1.0) * error)
-        return keras.ops.mean(loss, axis=(1, 2))
-
-    def get_config(self) -> dict:
-        """Constructor arguments."""
-        return {**super().get_config(), "levels": self.levels}
-
-
-def forecast_scores(
-    actual: np.ndarray, forecast: np.ndarray, last: np.ndarray, scale: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Per-horizon scores of ``forecast`` against ``actual``, both ``(windows, horizon)``.
-
-    Args:
-        actual: realised closes.
-        forecast: forecast closes.
-        last: each window's last observed close ``(windows,)``.
-        scale: each window's ticker's in-sample one-step naive MAE ``(windows,)`` (MASE).
-
-    Returns:
-        ``mae``, ``rmse``, ``mape`` (percent), ``mase`` and ``directional_accuracy`` (share of
-        windows where the forecast moves the same way as the price, from ``last``), each a
-        ``(horizon,)`` array.
-    """
-    err = forecast - actual
-    move, predicted_move = np.sign(actual - last[:, None]), np.sign(forecast - last[:, None])
-    valid = ~np.isnan(scale)
-    return {
-        "mae": np.abs(err).mean(axis=0),
-        "rmse": np.sqrt((err**2).mean(axis=0)),
-        "mape": 100 * np.abs(err / actual).mean(axis=0),
-        "mase": (np.abs(err[valid]) / scale[valid, None]).mean(axis=0)
-        if valid.any()
-        else np.full(err.shape[1], math.nan),
-        "directional_accuracy": (move == predicted_move).mean(axis=0),
-    }
+__all__ = ["ForecastingConfig", "ForecastingTask", "PinballLoss", "PriceData", "forecast_scores"]

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from seqapps.data.text import ids_to_text
 from seqapps.layers.seq2seq import AttentiveDecoder, attentive_decode
-from seqapps.metrics import teacher_forced_perplexity
+from seqapps.metrics import Perplexity, teacher_forced_perplexity
 from seqapps.progress import progress_bar
 from seqapps.task import ConfigT, DataT, Task
 
@@ -155,9 +155,12 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
         )
 
     def compile_args(self, model: keras.Model) -> dict:
-        """Cross-entropy averaged over the real target tokens (padding id 0 ignored)."""
+        """Cross-entropy averaged over the real target tokens (padding id 0 ignored).
+
+        Perplexity is a compiled metric, so ``val_perplexity`` is in ``history.csv``.
+        """
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
-        return {"loss": loss}
+        return {"loss": loss, "metrics": [Perplexity()]}
 
     def decode(
         self, model: keras.Model, inputs: tf.Tensor, beam_width: int
