@@ -1,5 +1,6 @@
 """The translation task on the packaged Multi30k sample: data, loss, training, export."""
 
+import csv
 import json
 
 import keras
@@ -12,6 +13,7 @@ from seqapps.errors import ConfigError, DataError
 from seqapps.export import export, predict
 from seqapps.layers.decoding import beam_search, greedy_decode
 from seqapps.layers.seq2seq import attentive_step_fn
+from seqapps.metrics import teacher_forced_perplexity
 from seqapps.runs import evaluate_run, load_run
 from seqapps.tasks.translation import TranslationConfig, TranslationTask
 from seqapps.trainer import train
@@ -134,9 +136,18 @@ def run_dir(tmp_path_factory):
 
 
 def test_trains_and_evaluates(run_dir):
-    rows = (run_dir / "history.csv").read_text().splitlines()
-    val_loss = [float(r.split(",")[-1]) for r in rows[1:]]
+    with (run_dir / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    val_loss = [float(r["val_loss"]) for r in rows]
     assert val_loss[-1] < val_loss[0] - 0.3  # it learns something in 4 small epochs
+    # Perplexity is compiled: the best epoch's val_perplexity is the best model's perplexity
+    # per real validation token (the loss averages per batch, so it is not exp(val_loss)).
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    task, model = load_run(run_dir)
+    val = task.make_dataset(task.load_data(), "val", batch_size=64, training=False)
+    assert float(best["val_perplexity"]) == pytest.approx(
+        teacher_forced_perplexity(model, val), rel=1e-4
+    )
     metrics = evaluate_run(run_dir, "test")
     for key in ("bleu", "chrf", "bleu_greedy", "chrf_greedy"):
         assert 0.0 <= metrics[key] <= 100.0
