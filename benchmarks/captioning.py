@@ -25,7 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
+from benchmarks.common import benchmark_main, cell_table, flat, latency, peak_rss_mb, resolve_config
 
 CELLS = ["lstm-bahdanau", "gru-bahdanau"]
 BLEU = [f"bleu{n}" for n in range(1, 5)]
@@ -80,7 +80,7 @@ def child(args: argparse.Namespace) -> None:
     epochs = len(history) - 1
     result = {
         **{f"val_{k}": val[k] for k in METRICS},
-        **test,
+        **flat(test),
         "feature_extraction_seconds": extraction,
         "feature_extraction_images_per_second": n_images / extraction if extraction > 1 else 0,
         "epochs_run": epochs,

@@ -21,6 +21,17 @@ from seqapps import config as config_lib
 C = TypeVar("C")
 
 
+def flat(metrics: dict) -> dict:
+    """A run's metrics.json with its ``counts`` and ``settings`` merged into the top level.
+
+    Benchmark JSON stays flat (metric name -> number), as docs/BENCHMARKS.md reads it.
+    """
+    out = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    for key in ("counts", "settings"):
+        out.update(metrics.get(key, {}))
+    return out
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

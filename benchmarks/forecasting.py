@@ -20,7 +20,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, latency, peak_rss_mb, resolve_config
+from benchmarks.common import benchmark_main, flat, latency, peak_rss_mb, resolve_config
 
 CELLS = ["simple_rnn", "lstm", "gru"]
 KEYS = ["mae", "rmse", "mape", "mase", "directional_accuracy"]
@@ -54,7 +54,7 @@ def child(args: argparse.Namespace) -> None:
     history = (run_dir / "history.csv").read_text().splitlines()
     val_col = history[0].split(",").index("val_loss")
     result = {
-        **test,
+        **flat(test),
         "val_loss": min(float(line.split(",")[val_col]) for line in history[1:]),
         "epochs_run": len(history) - 1,
         "export_latency_one_p50_ms": single["p50_ms"],

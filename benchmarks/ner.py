@@ -20,7 +20,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
+from benchmarks.common import benchmark_main, cell_table, flat, latency, peak_rss_mb, resolve_config
 
 CELLS = ["lstm-crf-cnn", "lstm-softmax-cnn", "lstm-crf-none", "gru-crf-cnn"]
 METRICS = ["f1", "precision", "recall", "accuracy"]
@@ -60,7 +60,7 @@ def child(args: argparse.Namespace) -> None:
     history = (run_dir / "history.csv").read_text().splitlines()
     result = {
         **{f"val_{k}": val[k] for k in METRICS},
-        **test,
+        **flat(test),
         "epochs_run": len(history) - 1,
         "export_latency_one_p50_ms": single["p50_ms"],
         "export_latency_one_p95_ms": single["p95_ms"],

@@ -19,7 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
+from benchmarks.common import benchmark_main, cell_table, flat, latency, peak_rss_mb, resolve_config
 
 CELLS = ["simple_rnn", "lstm", "gru"]
 METRICS = ["macro_recall", "macro_f1", "accuracy"]
@@ -52,7 +52,7 @@ def child(args: argparse.Namespace) -> None:
     history = (run_dir / "history.csv").read_text().splitlines()
     result = {
         **{f"val_{k}": val[k] for k in METRICS},
-        **{k: test[k] for k in test},
+        **flat(test),
         "epochs_run": len(history) - 1,
         "export_latency_one_p50_ms": single["p50_ms"],
         "export_latency_one_p95_ms": single["p95_ms"],

@@ -21,7 +21,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.common import benchmark_main, cell_table, latency, peak_rss_mb, resolve_config
+from benchmarks.common import benchmark_main, cell_table, flat, latency, peak_rss_mb, resolve_config
 
 CELLS = ["gru-bahdanau", "gru-none", "lstm-bahdanau"]  # the TranslationConfig default: LSTM
 METRICS = ["bleu", "chrf", "bleu_greedy", "chrf_greedy", "perplexity"]
@@ -65,7 +65,7 @@ def child(args: argparse.Namespace) -> None:
     history = (run_dir / "history.csv").read_text().splitlines()
     result = {
         **{f"val_{k}": val[k] for k in METRICS},
-        **test,
+        **flat(test),
         "train_target_tokens_per_second": stats["train_samples_per_second"]
         * float(np.mean(lengths + 1)),
         "epochs_run": len(history) - 1,

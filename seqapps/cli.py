@@ -70,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_metrics(metrics: dict[str, float], path: Path) -> None:
+def _print_metrics(metrics: dict, path: Path) -> None:
+    # Counts and settings are sub-dicts: one line each, after the scores.
+    extras = {k: metrics[k] for k in ("counts", "settings") if isinstance(metrics.get(k), dict)}
+    metrics = {k: v for k, v in metrics.items() if k not in extras}
     # Per-horizon figures (mase_h1, ...) can run to dozens: they stay in the file.
     shown = {k: v for k, v in metrics.items() if not re.search(r"_h\d+$", k)}
     # Per-class / per-type figures (precision_PER, recall_PER, f1_PER, ...) as one table.
@@ -94,6 +97,9 @@ def _print_metrics(metrics: dict[str, float], path: Path) -> None:
                 for s in stems
             )
             print(f"  {g:<{name_width}}{cells}")
+    for name, values in extras.items():
+        if values:
+            print(f"  {name}: " + ", ".join(f"{k}={v:g}" for k, v in values.items()))
     hidden = len(metrics) - len(shown)
     print(
         f"metrics written to {path}" + (f" (with {hidden} per-horizon figures)" if hidden else "")

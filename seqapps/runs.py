@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -42,15 +43,19 @@ def metrics_path(run_dir: str | Path, split: str) -> Path:
     return Path(run_dir) / ("metrics.json" if split == "test" else f"metrics-{split}.json")
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, float]:
-    """Score a run's best model on ``split`` and write the metrics file (flat JSON).
+def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
+    """Score a run's best model on ``split`` and write the metrics file.
 
-    The run's training throughput and wall time (``train_stats.json``) are merged in.
+    The file (and the returned dict) holds the scores at the top level (metric name ->
+    number, scales in :mod:`seqapps.metrics`), the run's training throughput and wall time
+    (``train_samples_per_second``, ``wall_seconds``, from ``train_stats.json``), and two
+    sub-dicts: ``counts`` (examples, tokens, images, windows, ... scored) and ``settings``
+    (evaluation settings such as ``beam_width``).
     """
     run_dir = Path(run_dir)
     task, model = load_run(run_dir)
     data = task.load_data()
-    metrics = task.evaluate(model, data, split, run_dir)
+    metrics = task.arrange_metrics(task.evaluate(model, data, split, run_dir))
     stats_path = run_dir / "train_stats.json"
     if stats_path.exists():
         stats = json.loads(stats_path.read_text(encoding="utf-8"))

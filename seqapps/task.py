@@ -114,6 +114,9 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         monitor: validation metric that selects the best epoch (checkpoint, early stop).
         monitor_mode: ``"max"`` or ``"min"``.
         serving_input: the ``serving_default`` input (its name is the signature's key).
+        count_keys: keys of :meth:`evaluate`'s result that count things (examples, tokens,
+            images, ...): ``metrics.json`` keeps them under ``counts``.
+        setting_keys: keys that echo settings (e.g. ``beam_width``): kept under ``settings``.
     """
 
     name: ClassVar[str]
@@ -122,6 +125,8 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     monitor: ClassVar[str] = "val_loss"
     monitor_mode: ClassVar[str] = "min"
     serving_input: ClassVar[tf.TensorSpec] = tf.TensorSpec([None], tf.string, name="texts")
+    count_keys: ClassVar[tuple[str, ...]] = ("examples",)
+    setting_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
@@ -251,6 +256,18 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     @abc.abstractmethod
     def evaluate(self, model: keras.Model, data: DataT, split: str, out_dir: Path) -> dict:
         """Score ``model`` on ``split``; write plots into ``out_dir``; return flat metrics."""
+
+    def arrange_metrics(self, flat: dict[str, float]) -> dict[str, Any]:
+        """``metrics.json``'s layout: scores at the top, ``counts`` and ``settings`` apart.
+
+        Example:
+            >>> task.arrange_metrics({"f1": 0.9, "examples": 3.0})  # doctest: +SKIP
+            {'f1': 0.9, 'counts': {'examples': 3}, 'settings': {}}
+        """
+        scores = {k: v for k, v in flat.items() if k not in (*self.count_keys, *self.setting_keys)}
+        counts = {k: int(flat[k]) for k in self.count_keys if k in flat}
+        settings = {k: flat[k] for k in self.setting_keys if k in flat}
+        return {**scores, "counts": counts, "settings": settings}
 
     @abc.abstractmethod
     def serve(self, model: keras.Model, inputs: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -19,7 +19,7 @@ def test_tweeteval_one_epoch_gru_beats_majority_baseline(tmp_path):
     cfg = config_lib.resolve(SentimentConfig, None, [f"data={TWEETEVAL}", "cell=gru", "epochs=1"])
     train(SentimentTask(cfg), tmp_path)
     metrics = evaluate_run(tmp_path, "test")
-    assert metrics["examples"] == 12284
+    assert metrics["counts"]["examples"] == 12284
     # One epoch already reaches ~0.58 (docs/BENCHMARKS.md); the baseline is 1/3.
     assert metrics["macro_recall"] > 0.5 > metrics["majority_baseline_macro_recall"]
 
@@ -47,7 +47,7 @@ def test_sp500_gru_is_not_worse_than_persistence(tmp_path):
     )
     train(ForecastingTask(cfg), tmp_path)
     metrics = evaluate_run(tmp_path, "test")
-    assert metrics["tickers"] == 504
+    assert metrics["counts"]["tickers"] == 504
     # Daily prices are close to a random walk: persistence is the bar (docs/BENCHMARKS.md).
     assert metrics["mase_h1"] <= metrics["persistence_mase_h1"] * 1.01
 
@@ -63,7 +63,7 @@ def test_conll2003_three_epochs_lstm_crf_beats_the_lookup_baseline(tmp_path):
     train(NerTask(cfg), tmp_path)
     metrics = evaluate_run(tmp_path, "test")
     # eng.testb's published counts (shared/data/ner/SOURCE.md).
-    assert metrics["examples"] == 3453 and metrics["tokens"] == 46435
+    assert metrics["counts"] == {"examples": 3453, "tokens": 46435}
     assert sum(metrics[f"support_{t}"] for t in ("LOC", "MISC", "ORG", "PER")) == 5648
     # Three epochs reach ~0.86 val F1 (docs/BENCHMARKS.md); the lookup baseline is ~0.6.
     assert metrics["f1"] > 0.75 > metrics["baseline_f1"]

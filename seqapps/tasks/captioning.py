@@ -155,6 +155,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     serving_input = tf.TensorSpec([None], tf.string, name="images")
     output_key = "captions"
     count_key = "images"
+    count_keys = ("images",)
 
     def __init__(self, cfg: CaptioningConfig) -> None:
         super().__init__(cfg)

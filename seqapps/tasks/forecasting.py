@@ -162,6 +162,11 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
     config_class = ForecastingConfig
     monitor = "val_loss"
     monitor_mode = "min"
+    count_keys = (
+        "windows",
+        "tickers",
+    )
+    setting_keys = ("interval_nominal_coverage",)
 
     def __init__(self, cfg: ForecastingConfig) -> None:
         super().__init__(cfg)

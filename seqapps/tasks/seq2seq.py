@@ -99,6 +99,7 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
 
     output_key: ClassVar[str] = "texts"
     count_key: ClassVar[str] = "examples"
+    setting_keys: ClassVar[tuple[str, ...]] = ("beam_width",)
     target_words: list[str]
 
     # --- what a subclass supplies ------------------------------------------------------

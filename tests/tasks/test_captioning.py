@@ -185,7 +185,7 @@ def test_trains_evaluates_and_writes_report_and_plots(run_dir):
     for key in ("bleu1", "bleu4", "bleu1_greedy", "bleu4_greedy", "perplexity", "distinct"):
         assert np.isfinite(metrics[key])
     assert 0 <= metrics["bleu4"] <= metrics["bleu1"] <= 100
-    assert metrics["images"] == 25
+    assert metrics["counts"] == {"images": 25} and metrics["settings"] == {"beam_width": 3}
     report = (run_dir / "captioning_report_test.md").read_text()
     assert "BLEU-4" in report and "reference:" in report
     assert (run_dir / "captions_test.png").stat().st_size > 10_000
