@@ -70,6 +70,18 @@ class TrainConfig(CheckedConfig):
     # Every N training steps, log the per-time-step gradient profile of a fixed batch to
     # TensorBoard (seqapps.diagnostics.GradientProfileLogger); 0 = off.
     grad_profile_every: int = 0
+    # A data set without its own splits (one plain file): the shares held out for
+    # validation and test, drawn with `seed`.
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def split_args(self) -> dict[str, Any]:
+        """``val_fraction``, ``test_fraction`` and ``seed``: what a file loader splits by."""
+        return {
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "seed": self.seed,
+        }
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for an out-of-range shared training setting."""
@@ -80,6 +92,10 @@ class TrainConfig(CheckedConfig):
         _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")
         _check(self.patience >= 1, "patience must be >= 1")
         _check(self.grad_profile_every >= 0, "grad_profile_every must be >= 0")
+        _check(
+            0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1,
+            "val_fraction and test_fraction must be in [0, 1)",
+        )
         _check(
             self.max_train_samples is None or self.max_train_samples >= 1,
             "max_train_samples must be >= 1 or None",

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
 
 import keras
 import numpy as np
@@ -56,11 +55,17 @@ from seqapps.layers.seq2seq import AttentionPenalty, FeatureEncoder
 from seqapps.metrics import corpus_bleu
 from seqapps.plots import plot_caption_grid, plot_image_attention
 from seqapps.task import Bucketing, DataSource, read_lines_asset, write_lines
-from seqapps.tasks.seq2seq import ScoreColumn, Seq2SeqTask, decoding_report, shift_targets
+from seqapps.tasks.seq2seq import (
+    ScoreColumn,
+    Seq2SeqConfig,
+    Seq2SeqTask,
+    decoding_report,
+    shift_targets,
+)
 
 
 @dataclasses.dataclass
-class CaptioningConfig(RecurrentConfig, TrainConfig):
+class CaptioningConfig(Seq2SeqConfig, RecurrentConfig, TrainConfig):
     """Captioning settings: the shared training and recurrent fields plus these.
 
     ``units`` is the decoder's size; ``bidirectional`` must stay False (a decoder writes
@@ -93,25 +98,17 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
     feature_cache: str = ""
     # Size of each projected feature position (the decoder attends over these).
     feature_units: int = 256
-    embedding_dim: int = 256
-    attention: Literal["bahdanau", "luong", "none"] = "bahdanau"
-    attention_units: int | None = None
     # Weight of the doubly-stochastic attention penalty (Xu et al. 2015), 0 = off.
     attention_penalty: float = 0.0
-    # Words seen fewer times in the training captions read as [UNK].
+    # Overrides of the decoder defaults: Flickr8k's captions are short, and its 6,000
+    # training images make words seen under 5 times too rare to learn.
     min_count: int = 5
-    # Longest caption in tokens (end token included); longer training captions are left
-    # out and counted, and generated captions stop here.
     max_length: int = 30
     beam_width: int = 3
-    length_alpha: float = 0.6
     # Missing or unreadable images: an error naming the first, or skipped and counted.
     skip_missing: bool = False
     # COCO captions JSON: its image folder ("" = the JSON file's folder).
     image_dir: str = ""
-    # One plain file (COCO JSON, image<TAB>caption): image shares held out for val / test.
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for an out-of-range task setting."""
@@ -125,16 +122,14 @@ class CaptioningConfig(RecurrentConfig, TrainConfig):
             raise ConfigError(
                 f"weights={self.weights!r}: expected imagenet, none or an existing weights file"
             )
-        if min(self.image_size, self.feature_units, self.embedding_dim, self.min_count) < 1:
-            raise ConfigError("image_size, feature_units, embedding_dim, min_count must be >= 1")
+        if min(self.image_size, self.feature_units) < 1:
+            raise ConfigError("image_size and feature_units must be >= 1")
         if self.augment_copies < 0 or self.fine_tune < 0:
             raise ConfigError("augment_copies and fine_tune must be >= 0")
         if self.augment_copies and self.fine_tune:
             raise ConfigError(
                 "augment_copies caches features of a frozen backbone; with fine_tune > 0 leave it 0"
             )
-        if self.max_length < 2 or self.beam_width < 1 or self.length_alpha < 0:
-            raise ConfigError("max_length must be >= 2, beam_width >= 1, length_alpha >= 0")
         if self.attention_penalty < 0 or (self.attention_penalty and self.attention == "none"):
             raise ConfigError("attention_penalty must be >= 0, and needs attention")
 
@@ -185,9 +180,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
             path,
             image_dir=cfg.image_dir,
             skip_missing=cfg.skip_missing,
-            val_fraction=cfg.val_fraction,
-            test_fraction=cfg.test_fraction,
-            seed=cfg.seed,
+            **cfg.split_args(),
         )
         return _report_skipped(data)
 

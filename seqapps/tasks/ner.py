@@ -92,9 +92,6 @@ class NerConfig(RecurrentConfig, TrainConfig):
     # Probability that any training word is read as unknown: leans the model on characters
     # and context, which is all it has for the many test entities never seen in training.
     word_dropout: float = 0.3
-    # One plain file: shares of its sentences held out for validation and test.
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
     # tfds:NAME data sets: the feature that holds the tags.
     tfds_tag_key: str = "ner"
 
@@ -133,9 +130,7 @@ class NerTask(Task[NerConfig, NerData]):
         return load_conll_file(
             path,
             cfg.tag_scheme,
-            val_fraction=cfg.val_fraction,
-            test_fraction=cfg.test_fraction,
-            seed=cfg.seed,
+            **cfg.split_args(),
         )
 
     sources = (

@@ -76,11 +76,10 @@ class SentimentConfig(RecurrentConfig, TrainConfig):
     # "balanced" weights classes by inverse frequency: TweetEval scores macro recall, and its
     # training split has half as many negative tweets as its test split.
     class_weight: Literal["none", "balanced"] = "balanced"
-    # Plain CSV/TSV files: column names (or 0-based numbers), and how much to hold out.
+    # Plain CSV/TSV files: column names (or 0-based numbers); val_fraction / test_fraction
+    # say how much of such a file to hold out.
     text_column: str = "text"
     label_column: str = "label"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
     # tfds:NAME data sets: the feature names of text and label.
     tfds_text_key: str = "text"
     tfds_label_key: str = "label"
@@ -123,9 +122,7 @@ class SentimentTask(Task[SentimentConfig, ClassificationData]):
             path,
             text_column=cfg.text_column,
             label_column=cfg.label_column,
-            val_fraction=cfg.val_fraction,
-            test_fraction=cfg.test_fraction,
-            seed=cfg.seed,
+            **cfg.split_args(),
         )
 
     sources = (

@@ -21,13 +21,15 @@ import abc
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from seqapps.config import CheckedConfig
 from seqapps.data.text import ids_to_text
+from seqapps.errors import ConfigError
 from seqapps.layers.seq2seq import AttentiveDecoder, attentive_decode
 from seqapps.metrics import Perplexity, teacher_forced_perplexity
 from seqapps.progress import progress_bar
@@ -86,6 +88,34 @@ def decoding_report(
         cells = " | ".join(c.fmt(metrics[f"{c.key}{suffix}"]) for c in columns)
         rows.append(f"| {label} | {cells} |")
     return "\n".join([*rows, "", note, "", "## Examples", "", *examples]) + "\n"
+
+
+@dataclasses.dataclass
+class Seq2SeqConfig(CheckedConfig):
+    """Decoder and decoding settings shared by the encoder-decoder tasks."""
+
+    embedding_dim: int = 256
+    # Attention over the encoder outputs: additive, multiplicative, or none (plain seq2seq).
+    attention: Literal["bahdanau", "luong", "none"] = "bahdanau"
+    # Hidden size of additive attention (None = the decoder's size).
+    attention_units: int | None = None
+    # Words seen fewer times in the training targets read as [UNK].
+    min_count: int = 2
+    # Longest target in tokens (end token included): longer training examples are left out
+    # and counted, and generated outputs stop here.
+    max_length: int = 50
+    # Inference: beam width (1 = greedy) and the GNMT length-penalty exponent.
+    beam_width: int = 5
+    length_alpha: float = 0.6
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an out-of-range decoder setting."""
+        if self.embedding_dim < 1 or self.min_count < 1 or self.max_length < 2:
+            raise ConfigError("embedding_dim and min_count must be >= 1, max_length >= 2")
+        if self.beam_width < 1 or self.length_alpha < 0:
+            raise ConfigError("beam_width must be >= 1 and length_alpha >= 0")
+        if self.attention_units is not None and self.attention_units < 1:
+            raise ConfigError("attention_units must be >= 1 or None")
 
 
 class Seq2SeqTask(Task[ConfigT, DataT]):

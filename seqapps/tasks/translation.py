@@ -54,11 +54,17 @@ from seqapps.errors import ConfigError
 from seqapps.layers.seq2seq import RecurrentEncoder
 from seqapps.plots import plot_attention
 from seqapps.task import Bucketing, DataSource, read_lines_asset, write_lines
-from seqapps.tasks.seq2seq import ScoreColumn, Seq2SeqTask, decoding_report, shift_targets
+from seqapps.tasks.seq2seq import (
+    ScoreColumn,
+    Seq2SeqConfig,
+    Seq2SeqTask,
+    decoding_report,
+    shift_targets,
+)
 
 
 @dataclasses.dataclass
-class TranslationConfig(RecurrentConfig, TrainConfig):
+class TranslationConfig(Seq2SeqConfig, RecurrentConfig, TrainConfig):
     """Translation settings: the shared training and recurrent fields plus these.
 
     ``units`` is the encoder's size per direction; the decoder has the size of the
@@ -82,21 +88,9 @@ class TranslationConfig(RecurrentConfig, TrainConfig):
     test_set: str = "test_2016_flickr"
     # Tab-separated pair files: the first column is the target (Anki's English<TAB>X files).
     reverse: bool = False
-    # Attention over the encoder outputs: additive, multiplicative, or none (plain seq2seq).
-    attention: Literal["bahdanau", "luong", "none"] = "bahdanau"
-    # Hidden size of additive attention (None = the decoder's size).
-    attention_units: int | None = None
-    embedding_dim: int = 256
-    # Words seen fewer times in the training split read as [UNK]; vocabulary caps per side.
-    min_count: int = 2
+    # Vocabulary caps per side (None = every word seen min_count times).
     max_source_words: int | None = None
     max_target_words: int | None = None
-    # Longest sentence, in tokens (the target's end token included). Longer training pairs
-    # are dropped and counted; longer test sources are cut; outputs stop at this length.
-    max_length: int = 50
-    # Inference: beam width (1 = greedy) and the GNMT length-penalty exponent.
-    beam_width: int = 5
-    length_alpha: float = 0.6
     # One plain file (TSV pairs or aligned files): shares held out for validation and test.
     val_fraction: float = 0.05
     test_fraction: float = 0.05
@@ -105,12 +99,6 @@ class TranslationConfig(RecurrentConfig, TrainConfig):
         """Raise :class:`ConfigError` for an out-of-range task setting."""
         if self.source_lang == self.target_lang:
             raise ConfigError("source_lang and target_lang must differ")
-        if self.embedding_dim < 1 or self.min_count < 1 or self.max_length < 2:
-            raise ConfigError("embedding_dim and min_count must be >= 1, max_length >= 2")
-        if self.beam_width < 1 or self.length_alpha < 0:
-            raise ConfigError("beam_width must be >= 1 and length_alpha >= 0")
-        if self.attention_units is not None and self.attention_units < 1:
-            raise ConfigError("attention_units must be >= 1 or None")
 
     @property
     def decoder_units(self) -> int:
@@ -144,13 +132,7 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
     def _split_file(self, pairs: Pairs, source: str) -> ParallelData:
         """One file's pairs, split by ``val_fraction`` / ``test_fraction``."""
         cfg = self.cfg
-        data = split_pairs(
-            pairs,
-            val_fraction=cfg.val_fraction,
-            test_fraction=cfg.test_fraction,
-            seed=cfg.seed,
-            source=source,
-        )
+        data = split_pairs(pairs, **cfg.split_args(), source=source)
         return _report_blank(data, pairs.skipped_blank)
 
     def _load_dir(self, path: str) -> ParallelData:
