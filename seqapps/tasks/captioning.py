@@ -100,8 +100,8 @@ class CaptioningConfig(Seq2SeqConfig, RecurrentConfig, TrainConfig):
     feature_units: int = 256
     # Weight of the doubly-stochastic attention penalty (Xu et al. 2015), 0 = off.
     attention_penalty: float = 0.0
-    # Overrides of the decoder defaults: Flickr8k's captions are short, and its 6,000
-    # training images make words seen under 5 times too rare to learn.
+    # Overrides of the decoder defaults: the configuration measured on Flickr8k
+    # (docs/BENCHMARKS.md); captions are read as targets, images as sources.
     min_count: int = 5
     max_length: int = 30
     beam_width: int = 3
