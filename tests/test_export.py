@@ -1,3 +1,5 @@
+"""Export to TF Serving's layout, on the session's tiny sentiment run."""
+
 import json
 import os
 
@@ -7,21 +9,18 @@ import tensorflow as tf
 
 from seqapps.errors import ConfigError
 from seqapps.export import export, load_export, predict, resolve_export, versions
-from seqapps.runs import evaluate_run, load_run
+from seqapps.runs import load_run
 
-from .test_trainer import make_task
+from .conftest import SENTENCES
 
-TEXTS = ["what a great day :)", "worst service ever", "", "@user #monday 😀 sooo tired"]
+TEXTS = SENTENCES["sentiment"]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    from seqapps.trainer import train
-
-    path = tmp_path_factory.mktemp("run")
-    train(make_task("epochs=1"), path)
-    evaluate_run(path, "test")
-    return path
+@pytest.fixture
+def run_dir(runs):
+    """The session's tiny sentiment run, evaluated (read only)."""
+    runs.metrics("sentiment")
+    return runs.get("sentiment").run_dir
 
 
 def test_round_trip_on_raw_strings(run_dir, tmp_path):
