@@ -151,6 +151,15 @@ def raw_inputs(name: str, tmp: Path) -> list[str]:
     return list(DEFAULT_INPUTS)
 
 
+def png_is_a_drawing(path: Path) -> None:
+    """``path`` is a PNG that decodes, of a figure's size, and not one flat colour."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and min(image.size) >= 100, (image.format, image.size)
+        assert len(image.convert("L").getcolors(maxcolors=1 << 16)) > 2, "a blank image"
+
+
 @dataclasses.dataclass
 class TrainedRun:
     """One tiny trained run: the Task that trained it (assets fitted), its model and data."""
@@ -195,7 +204,7 @@ class _Runs:
         return self.evaluated[name]
 
     def export(self, name: str) -> Path:
-        """A model root holding one export (version 1) of the evaluated run; read it only."""
+        """The version directory (``.../models/1``) of an export of the evaluated run."""
         if name not in self.exports:
             from seqapps.export import export
 

@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from seqapps.cli import main
 
-from .conftest import ROOT, TINY, tiny_overrides
+from .conftest import ROOT, TINY, png_is_a_drawing, tiny_overrides
 
 PER_TYPE_HEADER = ["precision", "recall", "f1", "support"]
 
@@ -35,17 +34,9 @@ def seqapps(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
     )
 
 
-def png_is_a_drawing(path) -> None:
-    """``path`` is a PNG that decodes and is not one flat colour."""
-    with Image.open(path) as image:
-        assert image.format == "PNG" and min(image.size) >= 100
-        assert len(image.convert("L").getcolors(maxcolors=1 << 16)) > 2
-
-
 def test_console_script_smoke(runs):
     """The one subprocess: ``seqapps predict`` as a process, inputs from stdin."""
-    root = runs.export("sentiment")
-    r = seqapps("predict", str(root / "1"), stdin="line one\n\nline two\n")
+    r = seqapps("predict", str(runs.export("sentiment")), stdin="line one\n\nline two\n")
     assert r.returncode == 0, r.stderr
     assert [line.split("\t")[2] for line in r.stdout.strip().splitlines()] == [
         "line one",
