@@ -23,13 +23,13 @@ def run_dir(runs):
     return runs.get("sentiment").run_dir
 
 
-def test_round_trip_on_raw_strings(run_dir, tmp_path):
+def test_round_trip_on_raw_strings(runs, run_dir):
     from seqapps.data.text import encode_texts
 
     task, model = load_run(run_dir)
     ids = encode_texts(task.vectorizer, tf.constant(TEXTS), task.cfg.max_length).to_tensor()
     ref = model(ids, training=False).numpy()
-    path = export(run_dir, tmp_path / "sentiment")
+    path = runs.export("sentiment")
     loaded = tf.saved_model.load(str(path))
     out = loaded.serving_default(tf.constant(TEXTS))
     np.testing.assert_allclose(out["probabilities"].numpy(), ref, rtol=1e-5, atol=1e-6)

@@ -209,9 +209,9 @@ def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
     np.testing.assert_array_equal(task.decode(model, features, beam_width=1)[0], greedy)
 
 
-def test_export_round_trip_on_jpeg_and_png_bytes(run_dir, tmp_path):
+def test_export_round_trip_on_jpeg_and_png_bytes(runs, run_dir, tmp_path):
     task, model = load_run(run_dir)
-    path = export(run_dir, tmp_path / "captioning")
+    path = runs.export("captioning")
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     images = [jpeg_bytes(0), jpeg_bytes(1, fmt="PNG"), jpeg_bytes(2, size=300)]
     got = [c.decode() for c in serve(images=tf.constant(images))["captions"].numpy()]
@@ -224,19 +224,19 @@ def test_export_round_trip_on_jpeg_and_png_bytes(run_dir, tmp_path):
     for i, data in enumerate(images[:2]):
         files.append(tmp_path / f"photo{i}.{'jpg' if i == 0 else 'png'}")
         files[-1].write_bytes(data)
-    assert predict(tmp_path / "captioning", [str(files[0])]) == got[:1]
-    lines = predict(tmp_path / "captioning", [str(f) for f in files])
+    assert predict(path, [str(files[0])]) == got[:1]
+    lines = predict(path, [str(f) for f in files])
     assert lines == [f"{files[0]}\t{got[0]}", f"{files[1]}\t{got[1]}"]
 
 
-def test_predict_names_a_missing_or_broken_image(run_dir, tmp_path):
-    export(run_dir, tmp_path / "captioning")
+def test_predict_names_a_missing_or_broken_image(runs, tmp_path):
+    path = runs.export("captioning")
     broken = tmp_path / "notes.jpg"
     broken.write_text("not an image", encoding="utf-8")
     with pytest.raises(DataError, match=r"notes.jpg: not a JPEG, PNG, GIF or BMP image"):
-        predict(tmp_path / "captioning", [str(broken)])
+        predict(path, [str(broken)])
     with pytest.raises(DataError, match=r"nothing.jpg: image not found"):
-        predict(tmp_path / "captioning", [str(tmp_path / "nothing.jpg")])
+        predict(path, [str(tmp_path / "nothing.jpg")])
 
 
 def test_caption_tsv_file_is_split_by_image(tmp_path):

@@ -110,7 +110,7 @@ def test_scores_on_a_hand_made_series():
     np.testing.assert_allclose(d["directional_accuracy"], [0.5, 0.5])
 
 
-def test_train_evaluate_export_round_trip(runs, tmp_path):
+def test_train_evaluate_export_round_trip(runs):
     run = runs.get("forecasting").run_dir  # the session's tiny run on the packaged sample
     metrics = runs.metrics("forecasting")
     for key in [
@@ -131,7 +131,7 @@ def test_train_evaluate_export_round_trip(runs, tmp_path):
     data = task.load_data()
     window, _, _ = next(iter(task._windows(data, "test", 5, False)))
     ref = task.to_prices(window[:, -1, 0], model(task.features(window))).numpy()
-    path = export(run, tmp_path / "models")
+    path = runs.export("forecasting")
     loaded = tf.saved_model.load(str(path))  # keep a reference: it owns the variables
     out = loaded.serving_default(window)["forecast"].numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-5)

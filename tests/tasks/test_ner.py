@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from seqapps import config as config_lib
 from seqapps.errors import ConfigError
-from seqapps.export import export, predict
+from seqapps.export import predict
 from seqapps.runs import evaluate_run, load_run
 from seqapps.tasks.ner import NerConfig, NerTask, entity_report, memorized_entity_tags
 from seqapps.trainer import train
@@ -171,9 +171,9 @@ def test_val_f1_in_training_matches_the_python_scorer(run_dir):
     assert keras_f1 == pytest.approx(python_f1, abs=0.01)
 
 
-def test_export_round_trip_on_raw_sentences(run_dir, tmp_path):
+def test_export_round_trip_on_raw_sentences(runs, run_dir):
     task, model = load_run(run_dir)
-    path = export(run_dir, tmp_path / "ner")
+    path = runs.export("ner")
     loaded = tf.saved_model.load(str(path))
     out = loaded.signatures["serving_default"](sentences=tf.constant(SENTENCES))
     lengths = out["lengths"].numpy().tolist()
@@ -191,9 +191,8 @@ def test_export_round_trip_on_raw_sentences(run_dir, tmp_path):
     assert (got[1] == b"").all()
 
 
-def test_predict_prints_entities(run_dir, tmp_path):
-    export(run_dir, tmp_path / "ner")
-    lines = predict(tmp_path / "ner", SENTENCES)
+def test_predict_prints_entities(runs):
+    lines = predict(runs.export("ner"), SENTENCES)
     assert len(lines) == 3
     entities, tagged = lines[0].split("\t")
     assert tagged.split()[0].startswith("John/")

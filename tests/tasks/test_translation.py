@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from seqapps import config as config_lib
 from seqapps.errors import ConfigError, DataError
-from seqapps.export import export, predict
+from seqapps.export import predict
 from seqapps.layers.decoding import beam_search, greedy_decode
 from seqapps.layers.seq2seq import attentive_step_fn
 from seqapps.runs import evaluate_run, load_run
@@ -157,14 +157,14 @@ def test_learns_in_four_small_epochs(tmp_path):
     assert metrics["chrf"] > 4.0 and 1.0 < metrics["perplexity"] < 200
 
 
-def test_export_round_trip_on_raw_strings(run_dir, tmp_path):
+def test_export_round_trip_on_raw_strings(runs, run_dir):
     task, model = load_run(run_dir)
-    path = export(run_dir, tmp_path / "translation")
+    path = runs.export("translation")
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     got = [t.decode() for t in serve(sentences=tf.constant(SENTENCES))["translations"].numpy()]
     assert got == task.translate(model, SENTENCES, beam_width=task.cfg.beam_width)
     assert all(t and t[0] == t[0].upper() for t in got)  # capitalised, even for ""
-    assert predict(tmp_path / "translation", SENTENCES[:1]) == got[:1]
+    assert predict(path, SENTENCES[:1]) == got[:1]
 
 
 def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
