@@ -34,6 +34,7 @@ def seqapps(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.xdist_group("sentiment")
 def test_console_script_smoke(runs):
     """The one subprocess: ``seqapps predict`` as a process, inputs from stdin."""
     r = seqapps("predict", str(runs.export("sentiment")), stdin="line one\n\nline two\n")
@@ -49,6 +50,7 @@ def test_console_script_entry_point():
     assert 'seqapps = "seqapps.cli:main"' in text
 
 
+@pytest.mark.xdist_group("sentiment")
 def test_evaluate_export_predict_in_process(runs, tmp_path, capsys, monkeypatch):
     run_dir, out = runs.get("sentiment").run_dir, tmp_path / "models"
     assert main(["evaluate", str(run_dir)]) == 0
@@ -100,6 +102,7 @@ def test_pipeline_modules_run_their_task(name, monkeypatch):
     assert calls == [["run", name, "epochs=1", "--run-dir", "r"]]
 
 
+@pytest.mark.xdist_group("ner")
 def test_ner_evaluate_prints_per_type_scores_and_predict_entities(runs, capsys):
     run = runs.get("ner")
     runs.metrics("ner")

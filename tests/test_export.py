@@ -13,6 +13,9 @@ from seqapps.runs import load_run
 
 from .conftest import SENTENCES
 
+# Under pytest-xdist (make test), the tests of the session's sentiment run share a worker.
+pytestmark = pytest.mark.xdist_group("sentiment")
+
 TEXTS = SENTENCES["sentiment"]
 
 

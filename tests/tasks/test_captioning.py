@@ -25,6 +25,9 @@ from seqapps.trainer import train
 
 from ..conftest import png_is_a_drawing
 
+# Under pytest-xdist (make test), the tests of the session's captioning run share a worker.
+pytestmark = pytest.mark.xdist_group("captioning")
+
 # A random-weight MobileNetV2 at 64 px (2 x 2 feature positions) keeps the image side fast.
 TINY = [
     "weights=none",
@@ -224,9 +227,11 @@ def test_export_round_trip_on_jpeg_and_png_bytes(runs, run_dir, tmp_path):
     for i, data in enumerate(images[:2]):
         files.append(tmp_path / f"photo{i}.{'jpg' if i == 0 else 'png'}")
         files[-1].write_bytes(data)
-    assert predict(path, [str(files[0])]) == got[:1]
     lines = predict(path, [str(f) for f in files])
     assert lines == [f"{files[0]}\t{got[0]}", f"{files[1]}\t{got[1]}"]
+    # One image: the caption alone.
+    one = task.predict_inputs([str(files[0])])
+    assert task.format_predictions([str(files[0])], serve(images=one)) == got[:1]
 
 
 def test_predict_names_a_missing_or_broken_image(runs, tmp_path):

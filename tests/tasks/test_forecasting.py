@@ -11,6 +11,9 @@ from seqapps.trainer import train
 
 from ..conftest import png_is_a_drawing
 
+# Under pytest-xdist (make test), the tests of the session's forecasting run share a worker.
+pytestmark = pytest.mark.xdist_group("forecasting")
+
 TINY = ["units=8", "epochs=2", "window=10", "horizon=3", "batch_size=64"]
 
 

@@ -15,6 +15,9 @@ from seqapps.trainer import train
 
 from ..conftest import png_is_a_drawing
 
+# Under pytest-xdist (make test), the tests of the session's ner run share a worker.
+pytestmark = pytest.mark.xdist_group("ner")
+
 TINY_NER = [
     "units=16",
     "word_embedding_dim=16",

@@ -6,6 +6,9 @@ from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
 
 from ..conftest import TINY
 
+# Under pytest-xdist (make test), the tests of the session's sentiment run share a worker.
+pytestmark = pytest.mark.xdist_group("sentiment")
+
 
 @pytest.fixture(scope="module")
 def task_and_data():

@@ -17,6 +17,9 @@ from seqapps.trainer import train
 
 from ..conftest import png_is_a_drawing
 
+# Under pytest-xdist (make test), the tests of the session's translation run share a worker.
+pytestmark = pytest.mark.xdist_group("translation")
+
 TINY = ["cell=gru", "units=16", "embedding_dim=16", "batch_size=32", "epochs=2", "beam_width=3"]
 SENTENCES = ["Ein Mann fährt Fahrrad.", "", "Zwei Hunde spielen im Schnee."]
 
