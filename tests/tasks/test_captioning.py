@@ -23,7 +23,7 @@ from seqapps.tasks.captioning import (
 )
 from seqapps.trainer import train
 
-from ..conftest import png_is_a_drawing
+from ..conftest import make_tiny_task, png_is_a_drawing
 
 # Under pytest-xdist (make test), the tests of the session's captioning run share a worker.
 pytestmark = pytest.mark.xdist_group("captioning")
@@ -324,6 +324,40 @@ def test_fine_tuning_trains_the_last_backbone_layers_and_serves_them(tmp_path):
     # ... and those features are not the starting backbone's.
     pixels = tf.random.uniform((1, 64, 64, 3), -1, 1, seed=0)
     assert not np.allclose(after(pixels), before(pixels))
+
+
+def test_fine_tuning_on_the_tiny_backbone_trains_and_serves(tmp_path):
+    """The fine-tuning path, fast: MobileNet 0.25 at 32 px, one step of 8 captions.
+
+    Evaluation with the fine-tuned backbone: the MobileNetV2 test below (slow).
+
+    MobileNet ends conv_pw_13, conv_pw_13_bn, conv_pw_13_relu: fine_tune=3 trains
+    conv_pw_13 only (batch norm stays frozen).
+    """
+    extra = ["fine_tune=3", "max_train_samples=8", "batch_size=8"]
+    task = make_tiny_task("captioning", *extra, feature_cache=tmp_path / "features")
+    train(task, tmp_path / "run")
+    task, model = load_run(tmp_path / "run")
+    before, after = task.backbone, model.get_layer("backbone")
+    assert [layer.name for layer in after.layers[-3:]] == [
+        "conv_pw_13",
+        "conv_pw_13_bn",
+        "conv_pw_13_relu",
+    ]
+    trained = after.get_layer("conv_pw_13").kernel
+    assert not np.allclose(trained, before.get_layer("conv_pw_13").kernel)
+    for name in ("conv1", "conv_pw_12", "conv_pw_13_bn"):
+        for old, new in zip(
+            before.get_layer(name).weights, after.get_layer(name).weights, strict=True
+        ):
+            np.testing.assert_array_equal(old, new)
+    batch = next(iter(task.make_dataset(task.load_data(), "val", batch_size=4, training=False)))
+    assert batch[0]["images"].shape == (4, 32, 32, 3) and "features" not in batch[0]
+    serve = tf.saved_model.load(str(export(tmp_path / "run", tmp_path / "models")))
+    images = tf.constant([jpeg_bytes(0), jpeg_bytes(1)])
+    task.use_model_backbone(model)  # the export equals captions from the trained backbone
+    want = task.to_text(task.decode(model, task.image_features(images), task.cfg.beam_width)[0])
+    np.testing.assert_array_equal(serve.serving_default(images)["captions"], want)
 
 
 def test_fine_tuning_config_errors(tmp_path):
