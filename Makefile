@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-all coverage lint bench clean
 
 # The captioning demo's encoder weights: the ImageNet file in ../shared when it is there.
 MOBILENET := ../shared/data/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5
@@ -39,9 +39,23 @@ demo: $(VENV)/.stamp-base
 	$(PY) -m pipelines.forecasting --config configs/forecasting/demo.yaml --run-dir runs/demo/forecasting-$$(date +%Y%m%d-%H%M%S) --out saved_models/forecasting
 	$(VENV)/bin/seqapps predict saved_models/forecasting seqapps/data/samples/forecasting/prices.csv
 
-## make test: the default (fast) suite; `make test ARGS="-m large"` runs the real-data tests.
+# pytest-xdist processes; a task's tests share one (--dist loadgroup), so each trains its
+# tiny run once. WORKERS=0 runs in this process.
+WORKERS ?= 2
+XDIST   := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadgroup)
+
+## make test: the default suite (minutes on 2 cores): every test except `slow` and `large`.
+## `make test ARGS="-m large"` runs the real-data tests.
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest $(XDIST) $(ARGS)
+
+## make test-all: everything but `large`, the slow checks included (what CI runs).
+test-all: $(VENV)/.stamp-test
+	$(PY) -m pytest $(XDIST) -m "not large" $(ARGS)
+
+## make coverage: the default suite with line coverage of seqapps/ (pytest-cov).
+coverage: $(VENV)/.stamp-test
+	$(PY) -m pytest $(XDIST) --cov=seqapps --cov-report=term $(ARGS)
 
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check seqapps pipelines tests benchmarks

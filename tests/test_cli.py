@@ -1,93 +1,120 @@
-"""The command line end to end on the packaged sample, and its one-line errors."""
+"""The command line on the session's tiny runs, in process, and its one-line errors.
 
+One test starts the real process (exit status, stdin); the rest call ``seqapps.cli.main``.
+"""
+
+import io
 import json
 import os
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from seqapps.cli import main
 
-from .conftest import TINY
+from .conftest import ROOT, TINY, png_is_a_drawing, tiny_overrides
+
+PER_TYPE_HEADER = ["precision", "recall", "f1", "support"]
 
 
 def seqapps(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run the ``seqapps`` console script (``python -m seqapps.cli`` where none is installed).
+
+    PYTHONPATH puts this checkout first, ahead of wherever the package was installed from.
+    """
+    script = Path(sys.executable).with_name("seqapps")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "seqapps.cli"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "seqapps.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+        [*command, *args], input=stdin, capture_output=True, text=True, env=env, timeout=600
     )
 
 
-def test_train_evaluate_export_predict(tmp_path):
-    run_dir, out = tmp_path / "run", tmp_path / "models"
-    r = seqapps("train", "sentiment", *TINY, "--run-dir", str(run_dir))
+@pytest.mark.xdist_group("sentiment")
+def test_console_script_smoke(runs):
+    """The one subprocess: ``seqapps predict`` as a process, inputs from stdin."""
+    r = seqapps("predict", str(runs.export("sentiment")), stdin="line one\n\nline two\n")
     assert r.returncode == 0, r.stderr
-    r = seqapps("evaluate", str(run_dir))
-    assert r.returncode == 0, r.stderr
-    assert "macro_recall" in r.stdout
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    for key in ["macro_recall", "macro_f1", "accuracy", "train_samples_per_second", "wall_seconds"]:
-        assert isinstance(metrics[key], float)
-    assert (run_dir / "confusion_matrix_test.png").exists()
-    r = seqapps("export", str(run_dir), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().endswith(str(out / "1"))
-    r = seqapps("predict", str(out), "what a great day", "so sad today")
-    assert r.returncode == 0, r.stderr
-    assert len(r.stdout.strip().splitlines()) == 2
-    r = seqapps("predict", str(out / "1"), stdin="line one\n\nline two\n")
     assert [line.split("\t")[2] for line in r.stdout.strip().splitlines()] == [
         "line one",
         "line two",
     ]
 
 
-def test_pipeline_module(tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.sentiment",
-            *TINY,
-            "epochs=1",
-            "--run-dir",
-            str(tmp_path / "run"),
-            "--out",
-            str(tmp_path / "models"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "models" / "1" / "saved_model.pb").exists()
-    assert (tmp_path / "run" / "metrics.json").exists()
+def test_console_script_entry_point():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'seqapps = "seqapps.cli:main"' in text
 
 
-def test_ner_pipeline_prints_per_type_scores_and_entities(tmp_path):
-    tiny = ["units=8", "word_embedding_dim=8", "char_features=8", "epochs=1"]
-    dirs = ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "models")]
-    r = subprocess.run(
-        [sys.executable, "-m", "pipelines.ner", *tiny, *dirs],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr
-    assert "precision     recall         f1    support" in r.stdout
-    assert any(line.split()[:1] == ["PER"] for line in r.stdout.splitlines())
-    r = seqapps("predict", str(tmp_path / "models"), "John lives in New York")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.rstrip("\n").split("\t")[1].startswith("John/")
+@pytest.mark.xdist_group("sentiment")
+def test_evaluate_export_predict_in_process(runs, tmp_path, capsys, monkeypatch):
+    run_dir, out = runs.get("sentiment").run_dir, tmp_path / "models"
+    assert main(["evaluate", str(run_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("test metrics:\n") and "  macro_recall  " in printed
+    assert printed.rstrip().endswith(f"metrics written to {run_dir / 'metrics.json'}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ["macro_recall", "macro_f1", "accuracy", "train_samples_per_second", "wall_seconds"]:
+        assert isinstance(metrics[key], float)
+    png_is_a_drawing(run_dir / "confusion_matrix_test.png")
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"{out / '1'}\n"
+    assert main(["predict", str(out), "what a great day", "so sad today"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[2] for line in lines] == ["what a great day", "so sad today"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("line one\n\nline two\n"))
+    assert main(["predict", str(out / "1")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[2] for line in lines] == ["line one", "line two"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
+    assert main(["predict", str(out)]) == 2
+    assert "predict: no inputs given" in capsys.readouterr().err
+
+
+def test_run_command_trains_evaluates_and_exports(tmp_path, capsys):
+    run_dir, out = tmp_path / "run", tmp_path / "models"
+    tiny = tiny_overrides("forecasting")
+    assert main(["run", "forecasting", *tiny, "--run-dir", str(run_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"training forecasting into {run_dir}"
+    assert f"best model: {run_dir / 'best.keras'}" in printed
+    assert "test metrics:" in printed and printed[-1] == str(out / "1")
+    assert any(line.startswith("metrics written to ") and "per-horizon" in line for line in printed)
+    assert (out / "1" / "saved_model.pb").is_file() and (run_dir / "metrics.json").is_file()
+    # A finished run is not trained again.
+    assert main(["train", "forecasting", *tiny, "--run-dir", str(run_dir)]) == 2
+    assert "this run is complete" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["sentiment", "ner", "translation", "captioning", "forecasting"])
+def test_pipeline_modules_run_their_task(name, monkeypatch):
+    """``python -m pipelines.NAME ARGS`` is ``seqapps run NAME ARGS``."""
+    calls = []
+    monkeypatch.setattr("seqapps.cli.main", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr(sys, "argv", [f"pipelines/{name}.py", "epochs=1", "--run-dir", "r"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module(f"pipelines.{name}", run_name="__main__")
+    assert exit_.value.code == 0
+    assert calls == [["run", name, "epochs=1", "--run-dir", "r"]]
+
+
+@pytest.mark.xdist_group("ner")
+def test_ner_evaluate_prints_per_type_scores_and_predict_entities(runs, capsys):
+    run = runs.get("ner")
+    runs.metrics("ner")
+    assert main(["evaluate", str(run.run_dir)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(printed) if line.split() == PER_TYPE_HEADER)
+    types = [line.split()[0] for line in printed[header + 1 : header + 5]]
+    assert sorted(types) == ["LOC", "MISC", "ORG", "PER"]
+    assert main(["predict", str(runs.export("ner")), "John lives in New York"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    entities, tagged = line.split("\t")
+    assert [t.rsplit("/", 1)[0] for t in tagged.split()] == "John lives in New York".split()
 
 
 @pytest.mark.parametrize(
@@ -119,6 +146,7 @@ def test_bad_data_file_is_one_line(tmp_path, capsys):
     assert f"{bad}:3: not valid UTF-8" in err
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path):
     """A run killed with SIGKILL resumes from its backup when the same command is rerun."""
     import signal

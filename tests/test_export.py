@@ -1,3 +1,5 @@
+"""Export to TF Serving's layout, on the session's tiny sentiment run."""
+
 import json
 import os
 
@@ -7,30 +9,30 @@ import tensorflow as tf
 
 from seqapps.errors import ConfigError
 from seqapps.export import export, load_export, predict, resolve_export, versions
-from seqapps.runs import evaluate_run, load_run
+from seqapps.runs import load_run
 
-from .test_trainer import make_task
+from .conftest import SENTENCES
 
-TEXTS = ["what a great day :)", "worst service ever", "", "@user #monday 😀 sooo tired"]
+# Under pytest-xdist (make test), the tests of the session's sentiment run share a worker.
+pytestmark = pytest.mark.xdist_group("sentiment")
 
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    from seqapps.trainer import train
-
-    path = tmp_path_factory.mktemp("run")
-    train(make_task("epochs=1"), path)
-    evaluate_run(path, "test")
-    return path
+TEXTS = SENTENCES["sentiment"]
 
 
-def test_round_trip_on_raw_strings(run_dir, tmp_path):
+@pytest.fixture
+def run_dir(runs):
+    """The session's tiny sentiment run, evaluated (read only)."""
+    runs.metrics("sentiment")
+    return runs.get("sentiment").run_dir
+
+
+def test_round_trip_on_raw_strings(runs, run_dir):
     from seqapps.data.text import encode_texts
 
     task, model = load_run(run_dir)
     ids = encode_texts(task.vectorizer, tf.constant(TEXTS), task.cfg.max_length).to_tensor()
     ref = model(ids, training=False).numpy()
-    path = export(run_dir, tmp_path / "sentiment")
+    path = runs.export("sentiment")
     loaded = tf.saved_model.load(str(path))
     out = loaded.serving_default(tf.constant(TEXTS))
     np.testing.assert_allclose(out["probabilities"].numpy(), ref, rtol=1e-5, atol=1e-6)

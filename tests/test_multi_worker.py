@@ -6,7 +6,11 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import TINY
+
+pytestmark = pytest.mark.slow  # two TensorFlow processes training together: ~1 min
 
 
 def free_port() -> int:

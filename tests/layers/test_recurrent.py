@@ -27,7 +27,18 @@ def test_stack_shapes_and_names(cell, bidirectional):
     width = 8 if bidirectional else 4
     assert out_seq.shape == (3, 7, width)
     assert out_last.shape == (3, width)
-    assert model.get_layer("enc_1") is not None and model.get_layer("enc_2_dropout") is not None
+    cls = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[cell]
+    kind = "Bidirectional" if bidirectional else cls
+    enc = [(layer.name, type(layer).__name__) for layer in model.layers if "enc" in layer.name]
+    assert enc == [
+        ("enc_1", kind),
+        ("enc_1_dropout", "Dropout"),
+        ("enc_2", kind),
+        ("enc_2_dropout", "Dropout"),
+    ]
+    if bidirectional:
+        assert type(model.get_layer("enc_2").forward_layer).__name__ == cls
+    assert model.get_layer("enc_1_dropout").rate == 0.1
 
 
 def test_cudnn_friendly_defaults():

@@ -1,7 +1,6 @@
 """The captioning task on the packaged Flickr8k sample: data, features, model, export."""
 
 import io
-import json
 from pathlib import Path
 
 import keras
@@ -23,6 +22,11 @@ from seqapps.tasks.captioning import (
     caption_tokens,
 )
 from seqapps.trainer import train
+
+from ..conftest import make_tiny_task, png_is_a_drawing
+
+# Under pytest-xdist (make test), the tests of the session's captioning run share a worker.
+pytestmark = pytest.mark.xdist_group("captioning")
 
 # A random-weight MobileNetV2 at 64 px (2 x 2 feature positions) keeps the image side fast.
 TINY = [
@@ -62,11 +66,10 @@ def task_and_data(tmp_path_factory):
     return task, data
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("caprun")
-    train(make_task(root), root / "run")
-    return root / "run"
+@pytest.fixture
+def run_dir(runs):
+    """The session's tiny captioning run (random MobileNet 0.25 at 32 px); read only."""
+    return runs.get("captioning").run_dir
 
 
 def test_sample_vocabulary_and_backbone(task_and_data):
@@ -180,16 +183,16 @@ def test_caption_tokens_drop_punctuation_and_case():
     ]
 
 
-def test_trains_evaluates_and_writes_report_and_plots(run_dir):
-    metrics = evaluate_run(run_dir, "test")
+def test_trains_evaluates_and_writes_report_and_plots(runs, run_dir):
+    metrics = runs.metrics("captioning")
     for key in ("bleu1", "bleu4", "bleu1_greedy", "bleu4_greedy", "perplexity", "distinct"):
         assert np.isfinite(metrics[key])
     assert 0 <= metrics["bleu4"] <= metrics["bleu1"] <= 100
     assert metrics["counts"] == {"images": 25} and metrics["settings"] == {"beam_width": 3}
     report = (run_dir / "captioning_report_test.md").read_text()
     assert "BLEU-4" in report and "reference:" in report
-    assert (run_dir / "captions_test.png").stat().st_size > 10_000
-    assert (run_dir / "attention_test.png").stat().st_size > 10_000
+    png_is_a_drawing(run_dir / "captions_test.png")
+    png_is_a_drawing(run_dir / "attention_test.png")
 
 
 def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
@@ -201,7 +204,7 @@ def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
     step_fn, state = attentive_step_fn(
         model.get_layer("decoder"), values, mask, summary, start_id=2, end_id=3
     )
-    common = {"batch_size": 6, "start_id": 2, "end_id": 3, "max_length": 30}
+    common = {"batch_size": 6, "start_id": 2, "end_id": 3, "max_length": task.cfg.max_length}
     greedy, lengths = greedy_decode(step_fn, state, **common)
     beam, beam_lengths, _ = beam_search(step_fn, state, **common, beam_width=1, alpha=0.0)
     np.testing.assert_array_equal(beam_lengths, lengths)
@@ -209,9 +212,9 @@ def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
     np.testing.assert_array_equal(task.decode(model, features, beam_width=1)[0], greedy)
 
 
-def test_export_round_trip_on_jpeg_and_png_bytes(run_dir, tmp_path):
+def test_export_round_trip_on_jpeg_and_png_bytes(runs, run_dir, tmp_path):
     task, model = load_run(run_dir)
-    path = export(run_dir, tmp_path / "captioning")
+    path = runs.export("captioning")
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     images = [jpeg_bytes(0), jpeg_bytes(1, fmt="PNG"), jpeg_bytes(2, size=300)]
     got = [c.decode() for c in serve(images=tf.constant(images))["captions"].numpy()]
@@ -219,24 +222,26 @@ def test_export_round_trip_on_jpeg_and_png_bytes(run_dir, tmp_path):
         task.decode(model, task.image_features(tf.constant(images)), task.cfg.beam_width)[0]
     )
     assert got == [c.decode() for c in want.numpy()]
-    assert all(c and c[0].isupper() for c in got)
+    assert all(c and c[0] == c[0].upper() for c in got)  # capitalised
     files = []
     for i, data in enumerate(images[:2]):
         files.append(tmp_path / f"photo{i}.{'jpg' if i == 0 else 'png'}")
         files[-1].write_bytes(data)
-    assert predict(tmp_path / "captioning", [str(files[0])]) == got[:1]
-    lines = predict(tmp_path / "captioning", [str(f) for f in files])
+    lines = predict(path, [str(f) for f in files])
     assert lines == [f"{files[0]}\t{got[0]}", f"{files[1]}\t{got[1]}"]
+    # One image: the caption alone.
+    one = task.predict_inputs([str(files[0])])
+    assert task.format_predictions([str(files[0])], serve(images=one)) == got[:1]
 
 
-def test_predict_names_a_missing_or_broken_image(run_dir, tmp_path):
-    export(run_dir, tmp_path / "captioning")
+def test_predict_names_a_missing_or_broken_image(runs, tmp_path):
+    path = runs.export("captioning")
     broken = tmp_path / "notes.jpg"
     broken.write_text("not an image", encoding="utf-8")
     with pytest.raises(DataError, match=r"notes.jpg: not a JPEG, PNG, GIF or BMP image"):
-        predict(tmp_path / "captioning", [str(broken)])
+        predict(path, [str(broken)])
     with pytest.raises(DataError, match=r"nothing.jpg: image not found"):
-        predict(tmp_path / "captioning", [str(tmp_path / "nothing.jpg")])
+        predict(path, [str(tmp_path / "nothing.jpg")])
 
 
 def test_caption_tsv_file_is_split_by_image(tmp_path):
@@ -283,19 +288,15 @@ def test_model_round_trips_through_keras_save(run_dir, tmp_path):
     _, model = load_run(run_dir)
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras")
+    shape = (2, *model.input["features"].shape[1:])  # (batch, positions, channels)
     x = {
-        "features": np.random.default_rng(0).normal(size=(2, 4, 1280)).astype("float32"),
+        "features": np.random.default_rng(0).normal(size=shape).astype("float32"),
         "tokens_in": np.array([[2, 5, 6], [2, 7, 0]], "int32"),
     }
     np.testing.assert_allclose(again(x), model(x), rtol=1e-5, atol=1e-5)
 
 
-def test_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    task = make_task(tmp_path, "epochs=1", "strategy=mirrored", "devices=CPU:0,CPU:1")
-    train(task, tmp_path / "run")
-    assert json.loads((tmp_path / "run" / "train_stats.json").read_text())["replicas"] == 2
-
-
+@pytest.mark.slow  # MobileNetV2 forward and backward on CPU
 def test_fine_tuning_trains_the_last_backbone_layers_and_serves_them(tmp_path):
     # MobileNetV2 ends Conv_1, Conv_1_bn, out_relu: fine_tune=3 trains Conv_1 only (batch
     # norm stays frozen).
@@ -325,6 +326,40 @@ def test_fine_tuning_trains_the_last_backbone_layers_and_serves_them(tmp_path):
     # ... and those features are not the starting backbone's.
     pixels = tf.random.uniform((1, 64, 64, 3), -1, 1, seed=0)
     assert not np.allclose(after(pixels), before(pixels))
+
+
+def test_fine_tuning_on_the_tiny_backbone_trains_and_serves(tmp_path):
+    """The fine-tuning path, fast: MobileNet 0.25 at 32 px, one step of 8 captions.
+
+    Evaluation with the fine-tuned backbone: the MobileNetV2 test below (slow).
+
+    MobileNet ends conv_pw_13, conv_pw_13_bn, conv_pw_13_relu: fine_tune=3 trains
+    conv_pw_13 only (batch norm stays frozen).
+    """
+    extra = ["fine_tune=3", "max_train_samples=8", "batch_size=8"]
+    task = make_tiny_task("captioning", *extra, feature_cache=tmp_path / "features")
+    train(task, tmp_path / "run")
+    task, model = load_run(tmp_path / "run")
+    before, after = task.backbone, model.get_layer("backbone")
+    assert [layer.name for layer in after.layers[-3:]] == [
+        "conv_pw_13",
+        "conv_pw_13_bn",
+        "conv_pw_13_relu",
+    ]
+    trained = after.get_layer("conv_pw_13").kernel
+    assert not np.allclose(trained, before.get_layer("conv_pw_13").kernel)
+    for name in ("conv1", "conv_pw_12", "conv_pw_13_bn"):
+        for old, new in zip(
+            before.get_layer(name).weights, after.get_layer(name).weights, strict=True
+        ):
+            np.testing.assert_array_equal(old, new)
+    batch = next(iter(task.make_dataset(task.load_data(), "val", batch_size=4, training=False)))
+    assert batch[0]["images"].shape == (4, 32, 32, 3) and "features" not in batch[0]
+    serve = tf.saved_model.load(str(export(tmp_path / "run", tmp_path / "models")))
+    images = tf.constant([jpeg_bytes(0), jpeg_bytes(1)])
+    task.use_model_backbone(model)  # the export equals captions from the trained backbone
+    want = task.to_text(task.decode(model, task.image_features(images), task.cfg.beam_width)[0])
+    np.testing.assert_array_equal(serve.serving_default(images)["captions"], want)
 
 
 def test_fine_tuning_config_errors(tmp_path):

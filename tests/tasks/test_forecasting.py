@@ -3,11 +3,16 @@ import pytest
 import tensorflow as tf
 
 from seqapps import config as config_lib
-from seqapps.errors import DataError
+from seqapps.errors import ConfigError, DataError
 from seqapps.export import export
 from seqapps.runs import evaluate_run, load_run
 from seqapps.tasks.forecasting import ForecastingConfig, ForecastingTask, forecast_scores
 from seqapps.trainer import train
+
+from ..conftest import png_is_a_drawing
+
+# Under pytest-xdist (make test), the tests of the session's forecasting run share a worker.
+pytestmark = pytest.mark.xdist_group("forecasting")
 
 TINY = ["units=8", "epochs=2", "window=10", "horizon=3", "batch_size=64"]
 
@@ -108,10 +113,9 @@ def test_scores_on_a_hand_made_series():
     np.testing.assert_allclose(d["directional_accuracy"], [0.5, 0.5])
 
 
-def test_train_evaluate_export_round_trip(tmp_path):
-    run = tmp_path / "run"
-    train(make_task(), run)  # the packaged sample
-    metrics = evaluate_run(run, "test")
+def test_train_evaluate_export_round_trip(runs):
+    run = runs.get("forecasting").run_dir  # the session's tiny run on the packaged sample
+    metrics = runs.metrics("forecasting")
     for key in [
         "mae",
         "rmse",
@@ -122,13 +126,15 @@ def test_train_evaluate_export_round_trip(tmp_path):
         "moving_average_mase",
     ]:
         assert np.isfinite(metrics[key]), key
-    for name in ["per_ticker_test.csv", "error_by_horizon_test.png", "forecasts_test.png"]:
-        assert (run / name).exists()
+    per_ticker = (run / "per_ticker_test.csv").read_text().splitlines()
+    assert len(per_ticker) == 1 + 3  # a header and the sample's three tickers
+    for name in ["error_by_horizon_test.png", "forecasts_test.png"]:
+        png_is_a_drawing(run / name)
     task, model = load_run(run)
     data = task.load_data()
     window, _, _ = next(iter(task._windows(data, "test", 5)))
     ref = task.to_prices(window[:, -1, 0], model(task.features(window))).numpy()
-    path = export(run, tmp_path / "models")
+    path = runs.export("forecasting")
     loaded = tf.saved_model.load(str(path))  # keep a reference: it owns the variables
     out = loaded.serving_default(window)["forecast"].numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-5)
@@ -139,7 +145,7 @@ def test_too_short_and_bad_dates(tmp_path):
     path = synthetic(tmp_path, n=8)
     with pytest.raises(DataError, match="no ticker has the 13 rows one window needs"):
         make_task(f"data={path}").load_data()
-    with pytest.raises(Exception, match="val_start='2019-99-01' is not a date"):
+    with pytest.raises(ConfigError, match="val_start='2019-99-01' is not a date"):
         make_task("val_start=2019-99-01")
 
 
@@ -171,7 +177,7 @@ def test_quantile_heads_train_export_and_report_coverage(tmp_path):
 
 
 def test_bad_quantiles():
-    with pytest.raises(Exception, match="levels must be distinct, in"):
+    with pytest.raises(ConfigError, match="levels must be distinct, in"):
         make_task("quantiles=0.5,1.5")
-    with pytest.raises(Exception, match="expected numbers like"):
+    with pytest.raises(ConfigError, match="expected numbers like"):
         make_task("quantiles=low,high")

@@ -8,10 +8,15 @@ import tensorflow as tf
 
 from seqapps import config as config_lib
 from seqapps.errors import ConfigError
-from seqapps.export import export, predict
+from seqapps.export import predict
 from seqapps.runs import evaluate_run, load_run
 from seqapps.tasks.ner import NerConfig, NerTask, entity_report, memorized_entity_tags
 from seqapps.trainer import train
+
+from ..conftest import png_is_a_drawing
+
+# Under pytest-xdist (make test), the tests of the session's ner run share a worker.
+pytestmark = pytest.mark.xdist_group("ner")
 
 TINY_NER = [
     "units=16",
@@ -129,24 +134,29 @@ def test_memorized_entity_baseline(task_and_data):
     assert tags == [["B-LOC", "O", "B-ORG", "I-ORG", "O"]]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ner-run")
-    train(make_task("epochs=3", "learning_rate=0.01"), path)
-    return path
+@pytest.fixture
+def run_dir(runs):
+    """The session's tiny NER run (one epoch on 128 sentences), evaluated; read only."""
+    runs.metrics("ner")
+    return runs.get("ner").run_dir
 
 
-def test_trains_and_evaluates(run_dir):
-    metrics = evaluate_run(run_dir, "test")
-    history = (run_dir / "history.csv").read_text()
-    assert "val_f1" in history
+def test_evaluates_into_metrics_report_and_plot(runs, run_dir):
+    metrics = runs.metrics("ner")
+    assert "val_f1" in (run_dir / "history.csv").read_text().splitlines()[0].split(",")
     for key in ("f1", "precision", "recall", "accuracy", "f1_PER", "baseline_f1"):
         assert 0.0 <= metrics[key] <= 1.0
-    assert metrics["f1"] > 0.2  # 3 epochs on 607 sentences: far from good, far from zero
     report = (run_dir / "ner_report_test.md").read_text()
     assert "| PER |" in report and "**all**" in report
-    assert (run_dir / "type_confusion_test.png").stat().st_size > 0
+    png_is_a_drawing(run_dir / "type_confusion_test.png")
     assert json.loads((run_dir / "metrics.json").read_text())["f1"] == metrics["f1"]
+
+
+@pytest.mark.slow
+def test_learns_entities_in_three_epochs(tmp_path):
+    train(make_task("epochs=3", "learning_rate=0.01"), tmp_path)
+    metrics = evaluate_run(tmp_path, "test")
+    assert metrics["f1"] > 0.2  # 3 epochs on 607 sentences: far from good, far from zero
 
 
 @pytest.mark.filterwarnings("ignore:Your input ran out of data")
@@ -164,9 +174,9 @@ def test_val_f1_in_training_matches_the_python_scorer(run_dir):
     assert keras_f1 == pytest.approx(python_f1, abs=0.01)
 
 
-def test_export_round_trip_on_raw_sentences(run_dir, tmp_path):
+def test_export_round_trip_on_raw_sentences(runs, run_dir):
     task, model = load_run(run_dir)
-    path = export(run_dir, tmp_path / "ner")
+    path = runs.export("ner")
     loaded = tf.saved_model.load(str(path))
     out = loaded.signatures["serving_default"](sentences=tf.constant(SENTENCES))
     lengths = out["lengths"].numpy().tolist()
@@ -184,9 +194,8 @@ def test_export_round_trip_on_raw_sentences(run_dir, tmp_path):
     assert (got[1] == b"").all()
 
 
-def test_predict_prints_entities(run_dir, tmp_path):
-    export(run_dir, tmp_path / "ner")
-    lines = predict(tmp_path / "ner", SENTENCES)
+def test_predict_prints_entities(runs):
+    lines = predict(runs.export("ner"), SENTENCES)
     assert len(lines) == 3
     entities, tagged = lines[0].split("\t")
     assert tagged.split()[0].startswith("John/")
@@ -200,15 +209,7 @@ def test_entity_report_table():
     assert "| PER | 50.00 | 25.00 | 33.33 | 4 |" in report
 
 
-def test_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    task = make_task(
-        "epochs=1", "strategy=mirrored", "devices=CPU:0,CPU:1", "max_train_samples=128"
-    )
-    train(task, tmp_path)
-    assert "val_f1" in (tmp_path / "history.csv").read_text()
-    assert json.loads((tmp_path / "train_stats.json").read_text())["replicas"] == 2
-
-
+@pytest.mark.slow
 def test_same_seed_same_model_with_word_dropout(tmp_path):
     models = []
     for name in ("a", "b"):

@@ -6,6 +6,9 @@ from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
 
 from ..conftest import TINY
 
+# Under pytest-xdist (make test), the tests of the session's sentiment run share a worker.
+pytestmark = pytest.mark.xdist_group("sentiment")
+
 
 @pytest.fixture(scope="module")
 def task_and_data():
@@ -31,11 +34,40 @@ def test_dataset_is_right_padded_int_batches(task_and_data):
     assert seen == len(data.val)
 
 
+def rows(batches, n: int) -> list[tuple[int, ...]]:
+    """The first ``n`` examples of a stream of batches, each as its tuple of token ids."""
+    out: list[tuple[int, ...]] = []
+    for ids, _ in batches:
+        out += [tuple(row[row > 0]) for row in ids.numpy()]
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
+def neighbours(seq: list, reference: list) -> float:
+    """Share of consecutive pairs of ``seq`` that are also consecutive in ``reference``."""
+    pairs = set(zip(reference, reference[1:], strict=False))
+    return sum(p in pairs for p in zip(seq, seq[1:], strict=False)) / (len(seq) - 1)
+
+
 def test_training_dataset_repeats_and_shuffles(task_and_data):
     task, data = task_and_data
+    n = len(data.train)
+    in_order = rows(task.make_dataset(data, "train", batch_size=50, training=False), n)
+    assert len(in_order) == n
     ds = task.make_dataset(data, "train", batch_size=50, training=True)
-    batches = [labels.numpy() for _, labels in ds.take(30)]  # 1500 > 600: must repeat
-    assert len(batches) == 30
+    stream = rows(ds, 3 * n)  # the stream repeats: three epochs' worth of examples
+    assert len(stream) == 3 * n
+    assert set(stream) <= set(in_order)  # only training examples
+    # ... and nearly all of them: a rare length's bucket may still be filling.
+    assert len(set(stream)) > 0.95 * len(set(in_order))
+    # Shuffled: few neighbours of the input order are neighbours in the stream ...
+    assert neighbours(stream[:n], in_order) < 0.2
+    # ... and reshuffled every epoch: epoch 2 does not repeat epoch 1's order.
+    assert neighbours(stream[n : 2 * n], stream[:n]) < 0.2
+    # Seeded: the same task makes the same stream.
+    again = task.make_dataset(data, "train", batch_size=50, training=True)
+    assert rows(again, n) == stream[:n]
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
@@ -48,7 +80,13 @@ def test_model_outputs_probabilities(task_and_data, cell, pooling):
     probs = model(ids).numpy()
     assert probs.shape == (len(ids), 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    assert model.get_layer("rnn_1") is not None and model.get_layer("classifier") is not None
+    kinds = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+    rnn = model.get_layer("rnn_1")  # bidirectional by default
+    assert type(rnn).__name__ == "Bidirectional"
+    assert type(rnn.forward_layer).__name__ == kinds[cell]
+    # "last" reads the final state; the other poolings read every step.
+    assert rnn.forward_layer.return_sequences == (pooling != "last")
+    assert model.get_layer("classifier").units == 3
 
 
 def test_balanced_class_weights(task_and_data):
