@@ -53,6 +53,7 @@ def test_console_script_entry_point():
 @pytest.mark.xdist_group("sentiment")
 def test_evaluate_export_predict_in_process(runs, tmp_path, capsys, monkeypatch):
     run_dir, out = runs.get("sentiment").run_dir, tmp_path / "models"
+    capsys.readouterr()  # the session run may have just trained here, printing its epochs
     assert main(["evaluate", str(run_dir)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("test metrics:\n") and "  macro_recall  " in printed

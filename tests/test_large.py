@@ -79,7 +79,7 @@ def test_multi30k_eight_epochs_translates(tmp_path):
     cfg = config_lib.resolve(TranslationConfig, None, [f"data={MULTI30K}", "epochs=8"])
     train(TranslationTask(cfg), tmp_path)  # about 20 minutes on 2 CPU cores
     metrics = evaluate_run(tmp_path, "test")
-    assert metrics["examples"] == 1000
+    assert metrics["counts"]["examples"] == 1000
     # The benchmark's run had validation perplexity 16.8 after 8 epochs (7.4 after 12, when
     # it scored 30.6 BLEU); the GRU without attention scored 16.9 BLEU at perplexity 10.8.
     assert metrics["perplexity"] < 25
@@ -111,7 +111,7 @@ def test_flickr8k_three_epochs_captions(tmp_path):
     # About 4 minutes of feature extraction, then ~2 minutes per epoch on 2 CPU cores.
     train(CaptioningTask(cfg), tmp_path / "run")
     metrics = evaluate_run(tmp_path / "run", "test")
-    assert metrics["images"] == 1000
+    assert metrics["counts"]["images"] == 1000
     # The benchmark's GRU (docs/BENCHMARKS.md) had validation loss 2.79 nats (perplexity
     # 16.3) after 3 epochs and scored BLEU-1 60.4 / BLEU-4 19.5 after 8.
     assert metrics["perplexity"] < 20

@@ -188,7 +188,9 @@ def test_trains_evaluates_and_writes_report_and_plots(runs, run_dir):
     for key in ("bleu1", "bleu4", "bleu1_greedy", "bleu4_greedy", "perplexity", "distinct"):
         assert np.isfinite(metrics[key])
     assert 0 <= metrics["bleu4"] <= metrics["bleu1"] <= 100
-    assert metrics["counts"] == {"images": 25} and metrics["settings"] == {"beam_width": 3}
+    task, _ = load_run(run_dir)
+    assert metrics["counts"] == {"images": 25}
+    assert metrics["settings"] == {"beam_width": task.cfg.beam_width}
     report = (run_dir / "captioning_report_test.md").read_text()
     assert "BLEU-4" in report and "reference:" in report
     png_is_a_drawing(run_dir / "captions_test.png")
@@ -357,8 +359,10 @@ def test_fine_tuning_on_the_tiny_backbone_trains_and_serves(tmp_path):
     assert batch[0]["images"].shape == (4, 32, 32, 3) and "features" not in batch[0]
     serve = tf.saved_model.load(str(export(tmp_path / "run", tmp_path / "models")))
     images = tf.constant([jpeg_bytes(0), jpeg_bytes(1)])
-    task.use_model_backbone(model)  # the export equals captions from the trained backbone
-    want = task.to_text(task.decode(model, task.image_features(images), task.cfg.beam_width)[0])
+    # The export equals captions from the trained backbone, which the task reads off the model.
+    assert task.encoder_for(model).backbone is after and task.backbone is before
+    tuned = task.encoder_for(model).encode_bytes(images)
+    want = task.to_text(task.decode(model, tuned, task.cfg.beam_width)[0])
     np.testing.assert_array_equal(serve.serving_default(images)["captions"], want)
 
 

@@ -167,7 +167,7 @@ def test_quantile_heads_train_export_and_report_coverage(tmp_path):
     run = tmp_path / "run"
     train(make_task("quantiles=0.1,0.9", "epochs=1"), run)
     metrics = evaluate_run(run, "test")
-    assert metrics["interval_nominal_coverage"] == pytest.approx(0.8)
+    assert metrics["settings"]["interval_nominal_coverage"] == pytest.approx(0.8)
     assert 0.0 <= metrics["interval_coverage"] <= 1.0
     task, _ = load_run(run)
     window, _, _ = next(iter(task._windows(task.load_data(), "test", 4)))
