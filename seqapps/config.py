@@ -48,6 +48,10 @@ class TrainConfig(CheckedConfig):
     data: str = "sample"
     # Cap on training examples (None = all); for quick runs on big data sets.
     max_train_samples: int | None = None
+    # Cap on validation and test examples (None = all): the first N of each, as Hugging
+    # Face's examples take them. Quick looks only: epochs are then selected on fewer
+    # examples, and test scores are not comparable with full-split figures.
+    max_eval_samples: int | None = None
     epochs: int = 10
     # Per replica: the global batch is batch_size * number of replicas.
     batch_size: int = 64
@@ -99,6 +103,10 @@ class TrainConfig(CheckedConfig):
         _check(
             self.max_train_samples is None or self.max_train_samples >= 1,
             "max_train_samples must be >= 1 or None",
+        )
+        _check(
+            self.max_eval_samples is None or self.max_eval_samples >= 1,
+            "max_eval_samples must be >= 1 or None",
         )
 
 

@@ -10,7 +10,8 @@ Written once here, for every task:
 - ``data=`` resolution (:meth:`Task.load_data`) from the task's table of
   :class:`DataSource` entries (``sample``, ``tfds:NAME``, a directory layout, files by
   suffix), with one "no such file or directory" error listing what the task reads;
-- ``max_train_samples``: a seeded subset of the training split through its ``subset()``;
+- ``max_train_samples`` and ``max_eval_samples``: subsets of the splits through their
+  ``subset()``;
 - the training-stream recipe (:meth:`Task.batches`: cache, shuffle, repeat, per-example
   augmentation, length buckets, prefetch);
 - the export template (:meth:`Task.export_archive`: track the model and the task's lookup
@@ -144,7 +145,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         for entry in self.sources:
             if entry.matches(self, source):
                 arg = source[len("tfds:") :] if entry.kind == "tfds" else source
-                return self.subset_train(entry.load(self, arg))
+                return self.subset_splits(entry.load(self, arg))
         if source.startswith("tfds:"):
             raise ConfigError(f"{self.name} has no TFDS loader; {self.data_help()}")
         raise DataError(source, "no such file or directory", hint=self.data_help())
@@ -155,13 +156,22 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         listed = ", ".join(names[:-1]) + (f" or {names[-1]}" if len(names) > 1 else names[0])
         return f"data= takes {listed}"
 
-    def subset_train(self, data: DataT) -> DataT:
-        """Keep a seeded random ``max_train_samples`` of the training split, in file order."""
+    def subset_splits(self, data: DataT) -> DataT:
+        """Apply ``max_train_samples`` and ``max_eval_samples``.
+
+        Training keeps a seeded random subset (in file order); validation and test keep
+        their first ``max_eval_samples`` examples.
+        """
         limit = self.cfg.max_train_samples
         train = data.train
         if limit and limit < len(train):
             keep = np.random.default_rng(self.cfg.seed).permutation(len(train))[:limit]
             data.train = train.subset(np.sort(keep))
+        limit = self.cfg.max_eval_samples
+        for name in ("val", "test"):
+            part = getattr(data, name)
+            if limit and limit < len(part):
+                setattr(data, name, part.subset(np.arange(limit)))
         return data
 
     def num_examples(self, data: DataT, split: str) -> int:

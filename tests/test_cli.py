@@ -35,6 +35,7 @@ def seqapps(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 
 
 @pytest.mark.xdist_group("sentiment")
+@pytest.mark.xdist_group("sentiment")  # the worker that trains the sentiment session run
 def test_console_script_smoke(runs):
     """The one subprocess: ``seqapps predict`` as a process, inputs from stdin."""
     r = seqapps("predict", str(runs.export("sentiment")), stdin="line one\n\nline two\n")

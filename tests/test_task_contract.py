@@ -104,11 +104,8 @@ def test_serving_is_equal_eagerly_and_under_dataset_map(name, runs):
     eager = loaded.serving_default(x)
     mapped = next(iter(tf.data.Dataset.from_tensors(x).map(loaded.serving_default)))
     assert_same_outputs(mapped, eager, "SavedModel under Dataset.map")
-    serve = getattr(run.task, "serve", None)
-    if serve is None:
-        pytest.skip("the task has no serve(model, inputs) hook to run eagerly")
-    python = serve(run.model, x)
-    in_map = next(iter(tf.data.Dataset.from_tensors(x).map(lambda t: serve(run.model, t))))
+    python = run.task.serve(run.model, x)
+    in_map = next(iter(tf.data.Dataset.from_tensors(x).map(lambda t: run.task.serve(run.model, t))))
     assert_same_outputs(in_map, python, "Task.serve under Dataset.map")
 
 
@@ -172,12 +169,11 @@ def test_one_training_step_under_mirrored_strategy(name, runs):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_saved_model_serves_one_row_per_input(name, runs, tmp_path):
+def test_saved_model_serves_one_row_per_input(name, runs):
     run = runs.get(name)
     inputs = run.inputs()
     x = run.task.predict_inputs(inputs)
-    run.task.export_archive(run.model).write_out(str(tmp_path / "sm"), verbose=False)
-    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    loaded = tf.saved_model.load(str(runs.export(name)))
     out = loaded.serving_default(x)
     assert out, "serving_default returned no outputs"
     for key, value in out.items():
@@ -186,9 +182,7 @@ def test_saved_model_serves_one_row_per_input(name, runs, tmp_path):
     signature = loaded.signatures["serving_default"]
     (arg,) = signature.structured_input_signature[1]
     assert_same_outputs(signature(**{arg: x}), out, "signature by name")
-    serve = getattr(run.task, "serve", None)
-    if serve is not None:
-        assert_same_outputs(out, serve(run.model, x), "SavedModel vs Task.serve")
+    assert_same_outputs(out, run.task.serve(run.model, x), "SavedModel vs Task.serve")
     lines = run.task.format_predictions(inputs, out)
     assert len(lines) == len(inputs) and all("\n" not in line for line in lines)
 

@@ -330,6 +330,7 @@ def test_fine_tuning_trains_the_last_backbone_layers_and_serves_them(tmp_path):
     assert not np.allclose(after(pixels), before(pixels))
 
 
+@pytest.mark.slow
 def test_fine_tuning_on_the_tiny_backbone_trains_and_serves(tmp_path):
     """The fine-tuning path, fast: MobileNet 0.25 at 32 px, one step of 8 captions.
 
