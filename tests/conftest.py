@@ -71,6 +71,7 @@ TINY_TASKS: dict[str, list[str]] = {
         "beam_width=2",
         "max_length=20",
         "max_train_samples=128",
+        "max_eval_samples=48",
     ],
     "captioning": [
         "weights=none",
