@@ -21,7 +21,7 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-base
 	touch $@
 
 ## make demo: train, evaluate and export every built pipeline on its packaged sample, with the
-## settings in configs/TASK/demo.yaml (key=value overrides go before --config).
+## settings in configs/TASK/demo.yaml (key=value overrides win over it).
 demo: $(VENV)/.stamp-base
 	@echo "== sentiment: the sample has 600 training tweets, so expect a weak model (docs/BENCHMARKS.md has real ones)"
 	$(PY) -m pipelines.sentiment --config configs/sentiment/demo.yaml --run-dir runs/demo/sentiment-$$(date +%Y%m%d-%H%M%S) --out saved_models/sentiment

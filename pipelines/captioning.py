@@ -16,7 +16,7 @@ with the weights file in ../shared/data/weights; the benchmark in docs/BENCHMARK
 
     python -m pipelines.captioning --config configs/captioning/benchmark.yaml --run-dir runs/f8k
 
-Any config key can be overridden as key=value, written before the options (``seqapps config
+Any config key can be overridden as key=value, before or after the options (``seqapps config
 captioning`` lists them).
 Metric: corpus BLEU-1..4 of beam search against all reference captions of each image.
 """

@@ -12,7 +12,7 @@ year; the benchmark's GRU; see docs/BENCHMARKS.md for figures and runtimes)::
 
     python -m pipelines.forecasting --config configs/forecasting/benchmark.yaml --run-dir runs/sp500
 
-Any config key can be overridden as key=value, written before the options (``seqapps config
+Any config key can be overridden as key=value, before or after the options (``seqapps config
 forecasting`` lists them).
 
 Metrics: MASE (scaled by the in-sample one-step naive error) against the persistence,

@@ -12,7 +12,7 @@ the measured F1 and runtime, about 15 minutes on 2 CPU cores)::
 
     python -m pipelines.ner --config configs/ner/benchmark.yaml --run-dir runs/conll-lstm-crf
 
-Any config key can be overridden as key=value, written before the options (``seqapps config
+Any config key can be overridden as key=value, before or after the options (``seqapps config
 ner`` lists them).
 Metric: entity-level F1 with conlleval semantics (type and both boundaries must match).
 """

@@ -11,7 +11,7 @@ docs/BENCHMARKS.md for the measured figures and runtimes; ``cell=gru`` for the G
 
     python -m pipelines.sentiment --config configs/sentiment/benchmark.yaml --run-dir runs/tweeteval
 
-Any config key can be overridden as key=value, written before the options (``seqapps config
+Any config key can be overridden as key=value, before or after the options (``seqapps config
 sentiment`` lists them; an unknown key lists the valid ones). Metric: TweetEval's
 macro-averaged recall.
 """

@@ -13,7 +13,7 @@ BLEU 32.3 after about 34 minutes of training on 2 CPU cores, docs/BENCHMARKS.md)
 
     python -m pipelines.translation --config configs/translation/benchmark.yaml --run-dir runs/m30k
 
-Any config key can be overridden as key=value, written before the options (``seqapps config
+Any config key can be overridden as key=value, before or after the options (``seqapps config
 translation`` lists them).
 Metric: corpus BLEU and chrF (sacrebleu, detokenised, case-insensitive) of beam search.
 """

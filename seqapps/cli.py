@@ -99,7 +99,10 @@ def _print_metrics(metrics: dict, path: Path) -> None:
             print(f"  {g:<{name_width}}{cells}")
     for name, values in extras.items():
         if values:
-            print(f"  {name}: " + ", ".join(f"{k}={v:g}" for k, v in values.items()))
+            shown_values = (
+                f"{k}={v}" if isinstance(v, int) else f"{k}={v:g}" for k, v in values.items()
+            )
+            print(f"  {name}: " + ", ".join(shown_values))
     hidden = len(metrics) - len(shown)
     print(
         f"metrics written to {path}" + (f" (with {hidden} per-horizon figures)" if hidden else "")

@@ -13,8 +13,8 @@ model's ``encoder`` and ``decoder``) but not into recurrent layers themselves (a
 main recurrent stack so; failing that, the first recurrent layer. So sentiment, NER and
 forecasting profile their top-level ``rnn_1``; translation the ``encoder``'s ``rnn_1`` (it
 comes before the decoder); captioning, whose encoder has no recurrence, the ``decoder``'s
-``rnn_1`` over caption tokens. NER's character encoder (``char_rnn``) is skipped by name: its
-time axis is characters, not words.
+``rnn_1`` over caption tokens. NER's character encoder (``char_rnn``, whose time axis
+is characters, not words) is not chosen, because the preference for ``rnn_1`` comes first.
 
 How the gradient is taken (:func:`input_gradients`): a nested layer's input is no tensor of
 the functional graph, so the model cannot be split there into two models. Instead, for the

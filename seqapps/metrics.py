@@ -1,6 +1,9 @@
 """Metrics: plain NumPy scorers for reports, plus Keras metrics used for model selection.
 
-Every score of every task in ``metrics.json``, with its scale:
+The scores of every task in ``metrics.json``, with their scales (baselines carry a prefix
+and the scale of the score they stand beside: ``majority_baseline_``, ``baseline_``,
+``persistence_``, ``drift_``, ``moving_average_``; forecasting adds per-horizon ``_hN``
+figures; NER's per-type ``support_TYPE`` counts gold entities):
 
 - sentiment: ``macro_recall``, ``macro_f1``, ``accuracy``, per class ``recall_X``,
   ``precision_X``, ``f1_X``: fractions 0..1 (:func:`classification_report`).

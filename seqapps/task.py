@@ -68,6 +68,7 @@ class DataSource:
             name config fields as ``{cfg.FIELD}``.
         suffixes: lower-case file suffixes for ``file`` sources, e.g. ``(".json",)``.
         accepts: for ``other`` sources only.
+        listed: named in the error message's list of what the task reads.
     """
 
     kind: Literal["sample", "tfds", "dir", "file", "other"]
@@ -75,6 +76,7 @@ class DataSource:
     what: str
     suffixes: tuple[str, ...] = ()
     accepts: Callable[[Any, str], bool] | None = None
+    listed: bool = True
 
     def matches(self, task: Task, source: str) -> bool:
         """Whether this entry reads ``source`` (the value of ``data=``)."""
@@ -152,7 +154,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
 
     def data_help(self) -> str:
         """``data= takes 'sample', a ..., or tfds:NAME``: the sources, for error messages."""
-        names = [e.what.format(cfg=self.cfg) for e in self.sources]
+        names = [e.what.format(cfg=self.cfg) for e in self.sources if e.listed]
         listed = ", ".join(names[:-1]) + (f" or {names[-1]}" if len(names) > 1 else names[0])
         return f"data= takes {listed}"
 
@@ -160,7 +162,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         """Apply ``max_train_samples`` and ``max_eval_samples``.
 
         Training keeps a seeded random subset (in file order); validation and test keep
-        their first ``max_eval_samples`` examples.
+        the examples :meth:`eval_indices` picks (the first ``max_eval_samples``).
         """
         limit = self.cfg.max_train_samples
         train = data.train
@@ -171,8 +173,15 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         for name in ("val", "test"):
             part = getattr(data, name)
             if limit and limit < len(part):
-                setattr(data, name, part.subset(np.arange(limit)))
+                setattr(data, name, part.subset(self.eval_indices(len(part), limit)))
         return data
+
+    def eval_indices(self, size: int, limit: int) -> np.ndarray:
+        """Which ``limit`` of a validation or test split's ``size`` examples to keep.
+
+        The first ones, as Hugging Face's examples take ``max_eval_samples``.
+        """
+        return np.arange(limit)
 
     def num_examples(self, data: DataT, split: str) -> int:
         """Number of training examples in ``split`` (one per ``split`` item by default)."""

@@ -1,4 +1,4 @@
-"""The run settings in ``configs/``: one commented file per task and use (DESIGN.md item 13).
+"""The run settings in ``configs/``: one commented file per task and use (shared DESIGN.md, 13).
 
 ``configs/TASK/demo.yaml`` is what ``make demo`` runs on the packaged sample;
 ``configs/TASK/benchmark.yaml`` is what ``benchmarks/TASK.py`` runs on the real data set.

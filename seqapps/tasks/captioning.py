@@ -150,7 +150,9 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     serving_input = tf.TensorSpec([None], tf.string, name="images")
     output_key = "captions"
     count_key = "images"
-    count_keys = ("images",)
+    progress_unit = "image"
+    report_noun = "images"
+    decode_batch_size = 64
 
     def __init__(self, cfg: CaptioningConfig) -> None:
         super().__init__(cfg)
@@ -191,11 +193,15 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         )
 
     sources = (
-        DataSource("sample", lambda task, _: load_flickr8k(sample_dir("captioning")), "'sample'"),
+        DataSource(
+            "sample",
+            lambda task, _: _report_skipped(load_flickr8k(sample_dir("captioning"))),
+            "'sample'",
+        ),
         DataSource("dir", _load_dir, "a Flickr8k folder"),
         DataSource("file", _load_file, "a COCO captions JSON file", suffixes=(".json",)),
         DataSource("file", _load_file, "an image<TAB>caption file"),
-        DataSource("tfds", _no_tfds, "(not tfds:)"),
+        DataSource("tfds", _no_tfds, "tfds:NAME", listed=False),
     )
 
     def num_examples(self, data: CaptionData, split: str) -> int:
@@ -215,12 +221,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         if cfg.weights == "none":  # random weights: match batch norm to real images
             self.image_encoder.calibrate(data.train.images[:64])
         lengths = self.vectorizer(tf.constant(captions)).row_lengths().numpy()
-        self.dropped_long = int((lengths + 1 > cfg.max_length).sum())
-        if self.dropped_long:
-            print(
-                f"captioning: {self.dropped_long} of {len(captions)} training captions are over "
-                f"max_length={cfg.max_length} tokens and are left out of training"
-            )
+        self.dropped_long = self.report_dropped(lengths + 1 > cfg.max_length, "captions")
 
     def _build_encoder(self, weights: str) -> ImageEncoder:
         cfg = self.cfg
@@ -468,7 +469,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """One caption per line; ``image<TAB>caption`` when there are several images."""
-        captions = [c.decode("utf-8") for c in outputs["captions"].numpy()]
+        captions = super().format_predictions(inputs, outputs)
         if len(inputs) == 1:
             return captions
         return [f"{name}\t{c}" for name, c in zip(inputs, captions, strict=True)]

@@ -267,8 +267,17 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
             lambda task, _: task._load(sample_dir("forecasting") / "prices.csv"),
             "'sample'",
         ),
+        DataSource("dir", _load, "a directory of per-ticker CSV files"),
         DataSource("file", _load, "a CSV file of daily prices (long or wide layout)"),
     )
+
+    def eval_indices(self, size: int, limit: int) -> np.ndarray:
+        """Evenly spaced windows (``max_eval_samples``).
+
+        Windows are ordered ticker by ticker, so the first N would cover only the first
+        tickers.
+        """
+        return np.unique(np.linspace(0, size - 1, limit).round().astype(np.int64))
 
     def adapt(self, data: PriceData) -> None:
         """Scaling statistics and MASE scales from training-period days only."""

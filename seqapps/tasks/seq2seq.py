@@ -123,13 +123,25 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
 
     Attributes:
         output_key: the ``serving_default`` output holding the generated text.
-        count_key: the metrics key counting the evaluated inputs.
+        count_key: the metrics key counting the evaluated inputs (and the report's noun).
+        progress_unit: what the decoding progress bar counts.
+        report_noun: what the report's title counts, e.g. ``"pairs"``.
+        decode_batch_size: inputs decoded per batch in evaluation.
         target_words: the output vocabulary by id (set by ``adapt`` / ``load_assets``).
     """
 
     output_key: ClassVar[str] = "texts"
     count_key: ClassVar[str] = "examples"
     setting_keys: ClassVar[tuple[str, ...]] = ("beam_width",)
+    progress_unit: ClassVar[str] = "input"
+    report_noun: ClassVar[str] = "inputs"
+    decode_batch_size: ClassVar[int] = 64
+
+    @property
+    def count_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        """``metrics.json`` files :attr:`count_key` under ``counts``."""
+        return (self.count_key,)
+
     target_words: list[str]
 
     # --- what a subclass supplies ------------------------------------------------------
@@ -236,7 +248,7 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
         return tokens.numpy(), lengths.numpy(), np.asarray(weights)
 
     def generate(
-        self, model: keras.Model, part: Any, beam_width: int, batch_size: int = 64
+        self, model: keras.Model, part: Any, beam_width: int, batch_size: int | None = None
     ) -> tuple[list[str], list[list[str]]]:
         """Decode every input of ``part`` (batched, with a progress bar): texts and words.
 
@@ -244,6 +256,7 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
         wrote them, before detokenisation.
         """
         inputs, spec = self.decoder_inputs(model, part)
+        batch_size = batch_size or self.decode_batch_size
 
         # autograph=False: the loops are explicit tf.while_loops; AutoGraph only warns here.
         @tf.function(input_signature=[spec], autograph=False)
@@ -251,7 +264,7 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
             tokens, lengths = self.decode(model, self.prepare(x), beam_width)
             return self.to_text(tokens), tokens, lengths
 
-        bar = progress_bar(len(inputs), unit="input")
+        bar = progress_bar(len(inputs), unit=self.progress_unit)
         texts: list[str] = []
         words: list[list[str]] = []
         for start in range(0, len(inputs), batch_size):
@@ -292,11 +305,28 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
         metrics["perplexity"] = self.perplexity(model, data, split)
         metrics[self.count_key] = float(len(part))
         out_dir.mkdir(parents=True, exist_ok=True)
-        title = f"{split} ({len(part)} {self.count_key})"
+        title = f"{split} ({len(part)} {self.report_noun})"
         report = self.report(metrics, part, outputs, title)
         (out_dir / f"{self.name}_report_{split}.md").write_text(report, encoding="utf-8")
         self.plot(model, part, outputs, split, out_dir)
         return metrics
+
+    def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
+        """One generated text per line."""
+        return [t.decode("utf-8") for t in outputs[self.output_key].numpy()]
+
+    def report_dropped(self, over: np.ndarray, what: str) -> int:
+        """Count and say the training examples over ``max_length`` (``over``: bool per one).
+
+        They are left out of training (see :meth:`make_dataset`); returns their number.
+        """
+        dropped = int(np.sum(over))
+        if dropped:
+            print(
+                f"{self.name}: {dropped} of {len(over)} training {what} are over "
+                f"max_length={self.cfg.max_length} tokens and are left out of training"
+            )
+        return dropped
 
     def serve(self, model: keras.Model, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         """Raw input ``(batch,)`` -> ``{output_key: (batch,) string}``; beam search in graph."""

@@ -115,6 +115,9 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
     monitor_mode = "min"
     serving_input = tf.TensorSpec([None], tf.string, name="sentences")
     output_key = "translations"
+    report_noun = "pairs"
+    progress_unit = "sentence"
+    decode_batch_size = 128
 
     def __init__(self, cfg: TranslationConfig) -> None:
         super().__init__(cfg)
@@ -122,7 +125,6 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
         self.target_vectorizer: keras.layers.TextVectorization | None = None
         self.target_words: list[str] = []  # the target vocabulary by id
         self.dropped_long = 0  # training pairs over max_length, reported by adapt
-        self._signature = ""  # sacrebleu's, set by score
 
     # --- data ------------------------------------------------------------------------
     def _prefix(self, source: str) -> list[Path]:
@@ -149,11 +151,13 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
     sources = (
         DataSource(
             "sample",
-            lambda task, _: load_multi30k(
-                sample_dir("translation"),
-                task.cfg.source_lang,
-                task.cfg.target_lang,
-                form=task.cfg.form,
+            lambda task, _: _report_blank(
+                load_multi30k(
+                    sample_dir("translation"),
+                    task.cfg.source_lang,
+                    task.cfg.target_lang,
+                    form=task.cfg.form,
+                )
             ),
             "'sample'",
         ),
@@ -193,12 +197,7 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
             name="target_vectorizer",
         )
         self.target_words = self.target_vectorizer.get_vocabulary()
-        self.dropped_long = len(data.train) - int(self._keep_mask(data.train).sum())
-        if self.dropped_long:
-            print(
-                f"translation: {self.dropped_long} of {len(data.train)} training pairs have "
-                f"a side over max_length={cfg.max_length} tokens and are left out of training"
-            )
+        self.dropped_long = self.report_dropped(~self._keep_mask(data.train), "pairs (a side)")
 
     def save_assets(self, directory: Path) -> None:
         """Write ``source_vocabulary.txt`` and ``target_vocabulary.txt`` (one word per line)."""
@@ -325,14 +324,19 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
             "bleu": bleu.corpus_score(texts, [part.targets]).score,
             "chrf": chrf.corpus_score(texts, [part.targets]).score,
         }
-        # sacrebleu's signature (version, tokenisation, ...) exists once a score was computed.
-        self._signature = f"{bleu.get_signature()} / {chrf.get_signature()}"
         return scores
 
     def report(
         self, metrics: dict[str, float], part: Pairs, outputs: dict[str, list[str]], title: str
     ) -> str:
         """BLEU / chrF for beam and greedy, the sacrebleu signature, example translations."""
+        import sacrebleu
+
+        # sacrebleu's signature (version, tokenisation, ...) exists once a score is computed.
+        bleu, chrf = sacrebleu.BLEU(lowercase=True), sacrebleu.CHRF(lowercase=True)
+        for metric in (bleu, chrf):
+            metric.corpus_score(outputs["beam"], [part.targets])
+        signature = f"{bleu.get_signature()} / {chrf.get_signature()}"
         examples = []
         for i in range(min(10, len(part))):
             examples += [
@@ -345,7 +349,7 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
             f"Translation scores: {title}",
             metrics,
             [ScoreColumn("BLEU", "bleu"), ScoreColumn("chrF", "chrf")],
-            f"Perplexity {metrics['perplexity']:.2f}. sacrebleu: `{self._signature}`.",
+            f"Perplexity {metrics['perplexity']:.2f}. sacrebleu: `{signature}`.",
             examples,
         )
 
@@ -375,10 +379,6 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
                 )
             )
         plot_attention(maps, path, title=f"attention ({self.cfg.attention})")
-
-    def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
-        """One translation per line."""
-        return [t.decode("utf-8") for t in outputs["translations"].numpy()]
 
 
 def _report_blank(data: ParallelData, skipped: int = 0) -> ParallelData:
