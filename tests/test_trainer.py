@@ -4,6 +4,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from seqapps import config as config_lib
 from seqapps.errors import ConfigError
@@ -126,8 +127,15 @@ def test_mixed_precision_trains_and_restores_policy(tmp_path):
 
 
 def test_gradient_profile_logging_from_the_config(tmp_path):
-    train(make_task("epochs=1", "grad_profile_every=5"), tmp_path)
-    assert any((tmp_path / "logs" / "grad_profile").glob("events.out.tfevents.*"))
+    # 96 tweets in batches of 32: 3 steps, so every=2 logs once, at step 2.
+    train(make_task("epochs=1", "grad_profile_every=2"), tmp_path)
+    (events,) = (tmp_path / "logs" / "grad_profile").glob("events.out.tfevents.*")
+    logged = {
+        (value.tag, event.step)
+        for event in tf.compat.v1.train.summary_iterator(str(events))
+        for value in event.summary.value
+    }
+    assert ("grad_profile/distance_0", 2) in logged and all(step == 2 for _, step in logged)
 
 
 def test_learning_rate_decays_per_epoch(tmp_path):
