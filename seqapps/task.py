@@ -117,6 +117,9 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         monitor: validation metric that selects the best epoch (checkpoint, early stop).
         monitor_mode: ``"max"`` or ``"min"``.
         serving_input: the ``serving_default`` input (its name is the signature's key).
+        serving_filler: one input row :meth:`serve` accepts, used in place of an empty
+            batch (whose outputs are then cut to zero rows); None when ``serve`` handles
+            empty batches itself.
         count_keys: keys of :meth:`evaluate`'s result that count things (examples, tokens,
             images, ...): ``metrics.json`` keeps them under ``counts``.
         setting_keys: keys that echo settings (e.g. ``beam_width``): kept under ``settings``.
@@ -128,6 +131,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     monitor: ClassVar[str] = "val_loss"
     monitor_mode: ClassVar[str] = "min"
     serving_input: ClassVar[tf.TensorSpec] = tf.TensorSpec([None], tf.string, name="texts")
+    serving_filler: ClassVar[Any] = ("",)
     count_keys: ClassVar[tuple[str, ...]] = ("examples",)
     setting_keys: ClassVar[tuple[str, ...]] = ()
 
@@ -295,6 +299,19 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         TF ops only, no Python control flow on tensors (traced without AutoGraph).
         """
 
+    def serve_any_batch(self, model: keras.Model, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        """:meth:`serve`, also for an empty batch: zero rows of every output, same dtypes.
+
+        A recurrent layer cannot run over a batch of nothing, so an empty batch is served
+        as one :attr:`serving_filler` row, and every output is cut to the batch's size.
+        """
+        if self.serving_filler is None:
+            return self.serve(model, inputs)
+        rows = tf.shape(inputs)[0]
+        filler = tf.constant(self.serving_filler, inputs.dtype)
+        safe = tf.cond(rows > 0, lambda: inputs, lambda: filler)
+        return {k: v[:rows] for k, v in self.serve(model, safe).items()}
+
     def resources(self, model: keras.Model) -> list[Any]:
         """Lookup layers and other state :meth:`serve` uses besides ``model`` (tracked)."""
         return []
@@ -310,7 +327,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         # AutoGraph would only warn about the closures it cannot convert.
         @tf.function(input_signature=[self.serving_input], autograph=False)
         def serving_default(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-            return self.serve(model, inputs)
+            return self.serve_any_batch(model, inputs)
 
         archive.add_endpoint("serving_default", serving_default)
         return archive

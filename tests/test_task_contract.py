@@ -188,6 +188,20 @@ def test_saved_model_serves_one_row_per_input(name, runs):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_empty_batch_serves_zero_rows_of_each_output(name, runs):
+    """``serving_default`` on a batch of nothing: every output, zero rows, the same dtype."""
+    run = runs.get(name)
+    loaded = tf.saved_model.load(str(runs.export(name)))
+    full = loaded.serving_default(run.task.predict_inputs(run.inputs()))
+    x = run.task.predict_inputs(run.inputs())
+    empty = loaded.serving_default(x[:0])
+    assert sorted(empty) == sorted(full)
+    for key, value in empty.items():
+        assert value.shape[0] == 0 and value.dtype == full[key].dtype, key
+        assert value.shape[2:] == full[key].shape[2:], key  # e.g. (0, classes) probabilities
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_evaluate_writes_finite_metrics(name, runs):
     """Scores are finite numbers (grouped sub-dicts such as counts or settings allowed)."""
     metrics = runs.metrics(name)

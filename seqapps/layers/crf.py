@@ -22,13 +22,17 @@ from keras import ops
 
 
 def _steps(potentials: Any, mask: Any) -> Any:
-    """Steps 2..n, time-major, as one tensor ``(time - 1, batch, tags + 1)``.
+    """Steps 2..n and one masked step after them, time-major: ``(time, batch, tags + 1)``.
 
     The mask rides along as the last channel: Keras' TF ``scan`` fails on several ``xs``
     whose time dimension is unknown (keras/src/backend/tensorflow/core.py, ``n_static``).
+    The extra masked step (it changes nothing: masked steps carry the state through) keeps
+    the scans at one step or more, since TF's scan cannot stack the outputs of zero steps
+    (a batch of one-token sentences failed with "Tried to stack elements of an empty list").
     """
     x = ops.concatenate([potentials, ops.cast(mask, potentials.dtype)[..., None]], axis=-1)
-    return ops.moveaxis(x[:, 1:], 1, 0)
+    x = ops.concatenate([x[:, 1:], ops.zeros_like(x[:, :1])], axis=1)
+    return ops.moveaxis(x, 1, 0)
 
 
 def _split(x: Any) -> tuple[Any, Any]:
@@ -113,15 +117,15 @@ def viterbi_decode(potentials: Any, mask: Any, transitions: Any, start: Any, end
     init = (delta0, ops.zeros_like(delta0, dtype="int32"))
     (delta, _), (_, pointers) = ops.scan(
         forward, init, _steps(potentials, mask)
-    )  # pointers: (time - 1, batch, tags)
+    )  # pointers: (time, batch, tags); the last step, masked, points every tag to itself
     last = ops.cast(ops.argmax(delta + end[None, :], axis=1), "int32")  # (batch,)
 
     def backward(tag, back):
         prev = ops.take_along_axis(back, tag[:, None], axis=1)[:, 0]
         return prev, prev
 
-    _, earlier = ops.scan(backward, last, pointers, reverse=True)  # (time - 1, batch)
-    path = ops.concatenate([ops.moveaxis(earlier, 0, 1), last[:, None]], axis=1)
+    _, earlier = ops.scan(backward, last, pointers, reverse=True)  # (time, batch)
+    path = ops.moveaxis(earlier, 0, 1)  # the tag at every real step, then padding
     return ops.where(mask, path, 0)
 
 

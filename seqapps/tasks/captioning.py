@@ -152,6 +152,9 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     count_key = "images"
     progress_unit = "image"
     report_noun = "images"
+    # A black 1 x 1 PNG: an empty batch is served as this image, its caption then cut off
+    # (some backbones' batch norm cannot run on zero images).
+    serving_filler = (tf.io.encode_png(tf.zeros([1, 1, 3], tf.uint8)).numpy(),)
     decode_batch_size = 64
 
     def __init__(self, cfg: CaptioningConfig) -> None:

@@ -162,10 +162,8 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
     config_class = ForecastingConfig
     monitor = "val_loss"
     monitor_mode = "min"
-    count_keys = (
-        "windows",
-        "tickers",
-    )
+    count_keys = ("windows", "tickers")
+    serving_filler = None  # an empty batch of windows gives empty forecasts already
     setting_keys = ("interval_nominal_coverage",)
 
     def __init__(self, cfg: ForecastingConfig) -> None:

@@ -114,10 +114,7 @@ class NerTask(Task[NerConfig, NerData]):
     config_class = NerConfig
     monitor = "val_f1"  # entity-level F1, as conlleval scores it
     monitor_mode = "max"
-    count_keys = (
-        "examples",
-        "tokens",
-    )
+    count_keys = ("examples", "tokens")
 
     def __init__(self, cfg: NerConfig) -> None:
         super().__init__(cfg)

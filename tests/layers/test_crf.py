@@ -80,6 +80,28 @@ def test_single_step_sentences():
     assert np.asarray(viterbi_decode(u, mask, np.zeros((3, 3), "float32"), z, z)).tolist() == [[1]]
 
 
+def test_one_step_batches_in_a_graph_with_unknown_time(problem):
+    """A batch whose longest sentence has one token (``seqapps predict NER "Paris"``).
+
+    TF's scan cannot stack zero steps' outputs; in a graph with an unknown time axis this
+    failed with "Tried to stack elements of an empty list".
+    """
+    u, a, s, e, _, _ = problem
+    u1, mask = u[:, :1], np.ones((5, 1), bool)
+    tags = np.random.default_rng(2).integers(0, NUM_TAGS, size=(5, 1))
+    spec = [tf.TensorSpec([None, None, NUM_TAGS], tf.float32), tf.TensorSpec([None, None], tf.bool)]
+    decode = tf.function(lambda u, m: viterbi_decode(u, m, a, s, e), input_signature=spec)
+    likelihood = tf.function(
+        lambda u, m, y: crf_log_likelihood(u, y, m, a, s, e),
+        input_signature=[*spec, tf.TensorSpec([None, None], tf.int64)],
+    )
+    paths, ll = decode(u1, mask).numpy(), likelihood(u1, mask, tags).numpy()
+    for i in range(5):
+        log_z, best, scores = _brute_force(u1[i], a, s, e, 1)
+        assert tuple(paths[i]) == best
+        assert ll[i] == pytest.approx(scores[tuple(tags[i])] - log_z, abs=1e-4)
+
+
 def test_crf_loss_uses_minus_one_padding_as_mask(problem):
     u, a, s, e, lengths, mask = problem
     crf = CRF(NUM_TAGS)

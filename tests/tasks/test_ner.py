@@ -194,6 +194,45 @@ def test_export_round_trip_on_raw_sentences(runs, run_dir):
     assert (got[1] == b"").all()
 
 
+@pytest.mark.parametrize(
+    "sentences, lengths",
+    [
+        (["Paris"], [1]),  # seqapps predict NER "Paris" crashed: longest sentence of 1 token
+        (["Paris", "", "   ", "😀"], [1, 0, 0, 1]),
+        ([""], [0]),
+        ([], []),  # an empty batch: zero rows, same dtypes
+    ],
+)
+def test_one_token_empty_and_whitespace_sentences(runs, run_dir, sentences, lengths):
+    task, model = load_run(run_dir)
+    loaded = tf.saved_model.load(str(runs.export("ner")))
+    out = loaded.serving_default(tf.constant(sentences, tf.string))
+    assert out["lengths"].dtype == tf.int64 and out["tags"].dtype == tf.string
+    assert out["lengths"].numpy().tolist() == lengths
+    assert out["tags"].shape[0] == out["tokens"].shape[0] == len(sentences)
+    from seqapps.data.conll import TaggedSentences
+
+    real = [s.split() for s in sentences if s.split()]
+    want = task.predict_tags(model, TaggedSentences(real, [["O"] * len(t) for t in real]))
+    got = [
+        [t.decode() for t in row[:n]]
+        for row, n in zip(out["tags"].numpy(), lengths, strict=True)
+        if n
+    ]
+    assert got == want and all(t in task.tag_names for row in got for t in row)
+
+
+def test_trains_on_one_token_sentences(tmp_path):
+    conll = tmp_path / "one_token.conll"
+    words = [("Paris", "B-LOC"), ("John", "B-PER"), ("runs", "O"), ("EU", "B-ORG")]
+    conll.write_text("".join(f"{w} {t}\n\n" for w, t in words * 10))
+    task = make_task(f"data={conll}", "epochs=1")
+    train(task, tmp_path / "run")
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    loss = float(history[1].split(",")[history[0].split(",").index("loss")])
+    assert np.isfinite(loss)
+
+
 def test_predict_prints_entities(runs):
     lines = predict(runs.export("ner"), SENTENCES)
     assert len(lines) == 3
