@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "predict":
             from seqapps.export import predict
 
-            inputs = args.inputs or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+            inputs = _checked_arguments(args.inputs) if args.inputs else _stdin_lines()
             if not inputs:
                 raise SeqappsError("predict: no inputs given (as arguments or on stdin)")
             for line in predict(args.export_dir, inputs):
@@ -203,6 +203,49 @@ def main(argv: list[str] | None = None) -> int:
         print("seqapps: interrupted; rerun the same train command to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _checked_arguments(values: list[str]) -> list[str]:
+    """Command-line inputs, refusing bytes that are not UTF-8 (Python keeps them as surrogates).
+
+    Raises:
+        SeqappsError: naming the argument.
+    """
+    from seqapps.errors import SeqappsError
+
+    for number, value in enumerate(values, start=1):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise SeqappsError(
+                f"predict: input {number} is not valid UTF-8 (at character {e.start + 1})"
+            ) from None
+    return values
+
+
+def _stdin_lines() -> list[str]:
+    """Non-blank lines of standard input, read as UTF-8 (a leading BOM dropped).
+
+    Raises:
+        SeqappsError: a line that is not valid UTF-8, naming it.
+    """
+    from seqapps.errors import SeqappsError
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # an already decoded text stream (embedding, tests)
+        return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    lines = []
+    for number, raw in enumerate(stream, start=1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as e:
+            raise SeqappsError(
+                f"predict: stdin line {number} is not valid UTF-8 "
+                f"(byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            ) from None
+        if line.strip():
+            lines.append(line)
+    return lines
 
 
 def _import_tensorflow_quietly() -> None:

@@ -96,6 +96,8 @@ class TrainConfig(CheckedConfig):
         _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")
         _check(self.patience >= 1, "patience must be >= 1")
         _check(self.grad_profile_every >= 0, "grad_profile_every must be >= 0")
+        # NumPy and Python's random take seeds in [0, 2**32); -1 gave a traceback.
+        _check(0 <= self.seed < 2**32, "seed must be an integer in [0, 4294967295]")
         _check(
             0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1,
             "val_fraction and test_fraction must be in [0, 1)",
@@ -246,7 +248,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8-sig"))  # a BOM is not a key
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -146,7 +146,7 @@ def read_coco_captions(
     """
     json_path = Path(json_path)
     try:
-        doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
+        doc = json.loads(Path(json_path).read_text(encoding="utf-8-sig"))  # BOM or not
         files = {im["id"]: im["file_name"] for im in doc["images"]}
         annotations = doc["annotations"]
     except FileNotFoundError as e:

@@ -15,7 +15,8 @@ from seqapps.errors import ConfigError, DataError
 def read_lines(path: str | Path) -> list[str]:
     """Read a UTF-8 text file (optionally ``.gz``) into lines without line endings.
 
-    A trailing newline does not make an extra empty line; CRLF line endings are accepted.
+    A trailing newline does not make an extra empty line; CRLF line endings are accepted; a
+    leading UTF-8 byte-order mark is dropped.
 
     Raises:
         DataError: the file is missing, or a line is not valid UTF-8 (naming the line).
@@ -29,6 +30,9 @@ def read_lines(path: str | Path) -> list[str]:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
             raise DataError(path, f"not a readable gzip file ({e})") from None
+    # A leading UTF-8 byte-order mark (Windows editors write one) is not text: without this
+    # a CoNLL file read "\ufeff-DOCSTART-" as a word and a CSV header "\ufefftext".
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
