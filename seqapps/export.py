@@ -2,8 +2,10 @@
 
 A version is written into a temporary directory beside the others and renamed into place,
 so a server polling ``<root>`` never sees half a model, and an existing version is never
-overwritten. ``assets.extra/seqapps/`` (TF Serving ignores ``assets.extra``) holds the
-resolved config, the test metrics and the task's preprocessing assets.
+overwritten. Exported trees get the usual permissions (755 / 644 less the umask), and
+temporary directories left by a killed export are removed by the next one.
+``assets.extra/seqapps/`` (TF Serving ignores ``assets.extra``) holds the resolved config,
+the test metrics and the task's preprocessing assets.
 """
 
 from __future__ import annotations
@@ -33,6 +35,48 @@ def versions(root: str | Path) -> list[int]:
     return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir())
 
 
+TMP_PREFIX = ".tmp-export-"
+
+
+def readable(tree: Path) -> None:
+    """Give ``tree`` the usual permissions (directories 755, files 644, less the umask).
+
+    ``tempfile.mkdtemp`` makes a private (700) directory, and renaming it kept it private, so
+    a model server running as another user could not read the exported version.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [tree, *tree.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o755 if path.is_dir() else 0o644) & ~umask)
+
+
+def remove_abandoned(root: Path) -> list[Path]:
+    """Remove temporary export directories whose exporting process no longer runs.
+
+    A killed export leaves ``.tmp-export-<pid>-*`` behind; servers ignore it (not an integer
+    name), and the next export clears it. Returns what was removed.
+    """
+    removed = []
+    for path in root.glob(f"{TMP_PREFIX}*"):
+        pid = path.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 def export(run_dir: str | Path, root: str | Path) -> Path:
     """Export the best model of ``run_dir`` as a new version under ``root``; return its path.
 
@@ -43,7 +87,9 @@ def export(run_dir: str | Path, root: str | Path) -> Path:
     run_dir, root = Path(run_dir), Path(root)
     task, model = load_run(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=root))
+    remove_abandoned(root)
+    # The process id in the name tells a later export whether this one is still running.
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
     try:
         task.export_archive(model).write_out(str(tmp), verbose=False)
         meta = tmp / META_DIR
@@ -59,6 +105,7 @@ def export(run_dir: str | Path, root: str | Path) -> Path:
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (meta / "export.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        readable(tmp)
         for _ in range(100):  # another exporter may take a number between our look and rename
             target = root / str((versions(root) or [0])[-1] + 1)
             try:

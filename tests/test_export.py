@@ -73,6 +73,38 @@ def test_failed_export_leaves_nothing(run_dir, tmp_path, monkeypatch):
     assert list(root.iterdir()) == []
 
 
+def test_exported_tree_is_readable_by_other_users(run_dir, tmp_path):
+    # A version directory came from mkdtemp, drwx------: a server under another user could
+    # not read it.
+    old = os.umask(0o022)
+    try:
+        path = export(run_dir, tmp_path / "sentiment")
+    finally:
+        os.umask(old)
+    modes = {p: p.stat().st_mode & 0o777 for p in [path, *path.rglob("*")]}
+    assert modes[path] == 0o755
+    assert all(m == (0o755 if p.is_dir() else 0o644) for p, m in modes.items())
+
+
+def test_next_export_removes_what_a_killed_export_left(run_dir, tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "sentiment"
+    root.mkdir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (root / f".tmp-export-{dead}-abc" / "variables").mkdir(parents=True)  # killed mid-write
+    alive = root / f".tmp-export-{os.getpid()}-xyz"  # an export still running (this process)
+    alive.mkdir()
+    assert export(run_dir, root).name == "1"
+    assert sorted(p.name for p in root.iterdir()) == sorted(["1", alive.name])
+
+
 def test_predict_lines(run_dir, tmp_path):
     root = tmp_path / "sentiment"
     export(run_dir, root)
