@@ -166,3 +166,25 @@ def test_forecasting_eval_subset_spans_every_ticker():
     assert set(small.test.tickers.tolist()) == set(full.test.tickers.tolist())
     assert small.test.origins[0] == full.test.origins[0]
     assert small.test.origins[-1] == full.test.origins[-1]
+
+
+def test_importing_the_tasks_does_not_start_tensorflows_runtime():
+    """Multi-worker training must configure collective ops before TF's runtime starts.
+
+    Running a TF op at import time (it happened: a constant encoded with tf.io) started it,
+    and ``strategy=multi_worker`` then failed with "Collective ops must be configured at
+    program startup". Logical devices can only be set before the runtime starts.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import seqapps.tasks, seqapps.trainer, seqapps.cli, tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "two = [tf.config.LogicalDeviceConfiguration()] * 2\n"
+        "tf.config.set_logical_device_configuration(cpu, two)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+# A black 1 x 1 RGB PNG, as bytes: a constant, because encoding one with TensorFlow at import
+# time would start TF's runtime, after which multi-worker training can no longer set up its
+# collective ops ("Collective ops must be configured at program startup").
+BLACK_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
+    b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc```\x00\x00\x00\x04\x00\x01\xf6\x178U\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+
 
 def decode_image(data: tf.Tensor, size: int) -> tf.Tensor:
     """Decode one JPEG, PNG, GIF or BMP string into ``(size, size, 3)`` float32 pixels in 0..255.

@@ -47,6 +47,7 @@ from seqapps.data.captions import (
     read_image_files,
 )
 from seqapps.data.image_encoder import ImageEncoder
+from seqapps.data.images import BLACK_PNG
 from seqapps.data.io import SPLITS, sample_dir
 from seqapps.data.text import END_TOKEN, START_TOKEN, make_sentence_vectorizer, sentence_vocabulary
 from seqapps.errors import ConfigError
@@ -152,9 +153,9 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     count_key = "images"
     progress_unit = "image"
     report_noun = "images"
-    # A black 1 x 1 PNG: an empty batch is served as this image, its caption then cut off
-    # (some backbones' batch norm cannot run on zero images).
-    serving_filler = (tf.io.encode_png(tf.zeros([1, 1, 3], tf.uint8)).numpy(),)
+    # An empty batch is served as one black pixel, its caption then cut off (some backbones'
+    # batch norm cannot run on zero images).
+    serving_filler = (BLACK_PNG,)
     decode_batch_size = 64
 
     def __init__(self, cfg: CaptioningConfig) -> None:
