@@ -16,8 +16,9 @@ Written once here, for every task:
   augmentation, length buckets, prefetch);
 - the export template (:meth:`Task.export_archive`: track the model and the task's lookup
   resources, wrap :meth:`Task.serve` as ``serving_default``);
-- vocabulary and JSON asset helpers (:func:`write_lines`, :func:`read_lines_asset`,
-  :func:`write_json`, :func:`read_json`) and a default string :meth:`Task.predict_inputs`.
+- vocabulary and JSON asset helpers (:func:`write_lines`, read back with
+  :func:`seqapps.data.io.read_lines`; :func:`write_json`, :func:`read_json`) and a default
+  string :meth:`Task.predict_inputs`.
 
 A task file holds its config, its model, its losses and metrics, its evaluation and its
 ``serve`` function. See docs/ARCHITECTURE.md for the checklist of adding a task.
@@ -343,14 +344,12 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
 
 # --- asset helpers --------------------------------------------------------------------
 def write_lines(directory: Path, name: str, items: Sequence[str]) -> None:
-    """Write ``items`` one per line (a vocabulary: tokens never contain newlines)."""
+    """Write ``items`` one per line (a vocabulary: tokens never contain newlines).
+
+    :func:`seqapps.data.io.read_lines` reads it back (an empty line is an item: padding).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text("".join(f"{item}\n" for item in items), encoding="utf-8")
-
-
-def read_lines_asset(directory: Path, name: str) -> list[str]:
-    """Read what :func:`write_lines` wrote (an empty line is an item: the padding token)."""
-    return (directory / name).read_text(encoding="utf-8").split("\n")[:-1]
 
 
 def write_json(directory: Path, name: str, value: Any) -> None:

@@ -48,14 +48,14 @@ from seqapps.data.captions import (
 )
 from seqapps.data.image_encoder import ImageEncoder
 from seqapps.data.images import BLACK_PNG
-from seqapps.data.io import SPLITS, sample_dir
+from seqapps.data.io import SPLITS, read_lines, sample_dir
 from seqapps.data.text import END_TOKEN, START_TOKEN, make_sentence_vectorizer, sentence_vocabulary
 from seqapps.errors import ConfigError
 from seqapps.layers.backbones import BACKBONES
 from seqapps.layers.seq2seq import AttentionPenalty, FeatureEncoder
 from seqapps.metrics import corpus_bleu
 from seqapps.plots import plot_caption_grid, plot_image_attention
-from seqapps.task import Bucketing, DataSource, read_lines_asset, write_lines
+from seqapps.task import Bucketing, DataSource, write_lines
 from seqapps.tasks.seq2seq import (
     ScoreColumn,
     Seq2SeqConfig,
@@ -245,7 +245,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
 
     def load_assets(self, directory: Path) -> None:
         """Restore the vocabulary and the backbone written by :meth:`save_assets`."""
-        vocabulary = read_lines_asset(directory, "vocabulary.txt")
+        vocabulary = read_lines(directory / "vocabulary.txt")
         self.vectorizer = make_sentence_vectorizer(vocabulary, "caption_vectorizer")
         self.target_words = self.vectorizer.get_vocabulary()
         self.image_encoder = self._build_encoder("none")

@@ -29,7 +29,7 @@ from seqapps.data.classification import (
     load_tfds,
     load_tweeteval,
 )
-from seqapps.data.io import sample_dir
+from seqapps.data.io import read_lines, sample_dir
 from seqapps.data.text import encode_texts, make_vectorizer
 from seqapps.errors import ConfigError
 from seqapps.layers.pooling import POOLINGS
@@ -42,7 +42,6 @@ from seqapps.task import (
     DataSource,
     Task,
     read_json,
-    read_lines_asset,
     write_json,
     write_lines,
 )
@@ -145,7 +144,7 @@ class SentimentTask(Task[SentimentConfig, ClassificationData]):
 
     def load_assets(self, directory: Path) -> None:
         """Restore the vocabulary and label names written by :meth:`save_assets`."""
-        vocab = read_lines_asset(directory, "vocabulary.txt")
+        vocab = read_lines(directory / "vocabulary.txt")
         self.vectorizer = make_vectorizer(self.cfg.max_tokens, vocabulary=vocab)
         self.label_names = read_json(directory, "labels.json")
 

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
-from seqapps.data.io import SPLITS, sample_dir
+from seqapps.data.io import SPLITS, read_lines, sample_dir
 from seqapps.data.parallel import (
     Pairs,
     ParallelData,
@@ -53,7 +53,7 @@ from seqapps.data.text import (
 from seqapps.errors import ConfigError
 from seqapps.layers.seq2seq import RecurrentEncoder
 from seqapps.plots import plot_attention
-from seqapps.task import Bucketing, DataSource, read_lines_asset, write_lines
+from seqapps.task import Bucketing, DataSource, write_lines
 from seqapps.tasks.seq2seq import (
     ScoreColumn,
     Seq2SeqConfig,
@@ -208,7 +208,7 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
     def load_assets(self, directory: Path) -> None:
         """Restore the vocabularies written by :meth:`save_assets`."""
         for side in ("source", "target"):
-            vocab = read_lines_asset(directory, f"{side}_vocabulary.txt")
+            vocab = read_lines(directory / f"{side}_vocabulary.txt")
             setattr(
                 self, f"{side}_vectorizer", make_sentence_vectorizer(vocab, f"{side}_vectorizer")
             )
