@@ -138,6 +138,10 @@ def load_export(path: str | Path) -> tuple[Task, tf.Module, Path]:
     if not (meta / "config.yaml").is_file():
         raise ConfigError(f"{path}: not a seqapps export (no {META_DIR}/config.yaml)")
     task = load_task(meta)
+    try:  # text exports normalise with TF Text's NormalizeUTF8 op: register it before loading
+        import tensorflow_text  # noqa: F401, PLC0415
+    except ImportError:
+        pass
     return task, tf.saved_model.load(str(path)), path
 
 

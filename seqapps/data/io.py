@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import unicodedata
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ def read_lines(path: str | Path) -> list[str]:
     """Read a UTF-8 text file (optionally ``.gz``) into lines without line endings.
 
     A trailing newline does not make an extra empty line; CRLF line endings are accepted; a
-    leading UTF-8 byte-order mark is dropped.
+    leading UTF-8 byte-order mark is dropped; text is normalised to Unicode NFC, as the
+    in-graph tokenizers do (:func:`seqapps.data.text.nfc`), so a file typed with decomposed
+    accents reads like its composed twin.
 
     Raises:
         DataError: the file is missing, or a line is not valid UTF-8 (naming the line).
@@ -53,6 +56,9 @@ def read_lines(path: str | Path) -> list[str]:
         raise  # unreachable: some line must fail
     if text_lines and text_lines[-1] == "":
         text_lines.pop()
+    # NFC per line, not on the whole text: normalisation never crosses a line break, and
+    # the common all-NFC line is detected by a fast check without copying.
+    text_lines = [unicodedata.normalize("NFC", line) for line in text_lines]
     return [line[:-1] if line.endswith("\r") else line for line in text_lines]
 
 

@@ -3,9 +3,69 @@
 from __future__ import annotations
 
 import string
+import warnings
 
 import keras
 import tensorflow as tf
+
+# Every character Python's ``str.isspace`` accepts, so ``str.split()`` and the graph agree
+# on where tokens end (tests/data/test_unicode.py checks this against Python). TF's own
+# ``tf.strings.split`` and RE2's ``\s`` know only the ASCII ones: "New\u00a0York" stayed
+# one token in the SavedModel while Python's split made two.
+UNICODE_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_SPACE_RUN = "[" + "".join(f"\\x{{{ord(c):04X}}}" for c in UNICODE_SPACES) + "]+"
+
+
+def normalize_spaces(texts: tf.Tensor) -> tf.Tensor:
+    """Replace each run of Unicode spaces (:data:`UNICODE_SPACES`) with one ASCII space.
+
+    Works on any string tensor; invalid UTF-8 passes through unchanged.
+
+    Example:
+        >>> normalize_spaces(tf.constant("New\u00a0York\u3000 now")).numpy().decode()
+        'New York now'
+    """
+    return tf.strings.regex_replace(texts, _SPACE_RUN, " ")
+
+
+def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
+    """Split ``(batch,)`` strings on Unicode spaces as Python's ``str.split()`` does.
+
+    Returns:
+        ``(batch, None)`` ragged string tokens; an empty or all-space string has none.
+    """
+    return tf.strings.split(normalize_spaces(texts))
+
+
+def nfc(texts: tf.Tensor) -> tf.Tensor:
+    """Unicode NFC normalisation of a string tensor, as a TF op (``tensorflow_text``).
+
+    Decomposed input (NFD "Ma\u0308dchen", as some keyboards and macOS file names produce)
+    becomes the composed form vocabularies hold ("M\u00e4dchen"), so NFC and NFD text get
+    the same ids. Python's readers normalise the same way
+    (:func:`seqapps.data.io.read_lines`).
+
+    TF core has no normalisation op, so this uses ``tensorflow_text.normalize_utf8``
+    (ICU). A SavedModel that contains it needs the TF Text ops where it is loaded:
+    ``import tensorflow_text`` in Python (:func:`seqapps.export.load_export` does), and a
+    model server with TF Text ops linked in (the ``tensorflow/serving`` images are).
+    Without ``tensorflow_text`` installed (no wheels for native Windows) the text passes
+    unchanged, with a warning.
+    """
+    try:
+        import tensorflow_text  # noqa: PLC0415  (heavy, and registers ops: load on first use)
+    except ImportError:
+        warnings.warn(
+            "tensorflow-text is not installed: text is not NFC-normalised, so decomposed "
+            "accents (NFD) may read as unknown words",
+            stacklevel=2,
+        )
+        return texts
+    return tensorflow_text.normalize_utf8(texts, "NFC")
+
 
 # Emoji and pictographs (RE2 syntax). Each becomes a token of its own, so that "great😀"
 # yields "great" and "😀" rather than one rare token.
@@ -27,7 +87,7 @@ def standardize_tweet(texts: tf.Tensor) -> tf.Tensor:
         >>> standardize_tweet(tf.constant("@bob Sooo GOOD!!! #win")).numpy().split()
         [b'<user>', b'soo', b'good', b'!', b'!', b'<hashtag>', b'win']
     """
-    x = tf.strings.lower(texts, encoding="utf-8")
+    x = tf.strings.lower(normalize_spaces(nfc(texts)), encoding="utf-8")
     x = tf.strings.regex_replace(x, r"&amp;", "&")
     x = tf.strings.regex_replace(x, r"&lt;", "<")
     x = tf.strings.regex_replace(x, r"&gt;", ">")
@@ -98,22 +158,21 @@ def standardize_sentence(texts: tf.Tensor) -> tf.Tensor:
     """Normalise sentences for word-level translation; works on any string tensor.
 
     Lower-cases (Unicode aware); maps typographic quotes, apostrophes, dashes and non-breaking
-    spaces to ASCII; splits punctuation (``. , ! ? ; : " ( )``) and the apostrophe of English
+    spaces to ASCII (every Unicode space, :func:`normalize_spaces`); normalises to NFC
+    (:func:`nfc`); splits punctuation (``. , ! ? ; : " ( )``) and the apostrophe of English
     clitics ("man's" -> "man 's", as Moses tokenises) into tokens; collapses whitespace.
-    Unicode normalisation (NFC/NFKC) has no TF core op; Multi30k's text is already NFC.
 
     Example:
         >>> standardize_sentence(tf.constant("The man’s dog, running!")).numpy().decode()
         "the man 's dog , running !"
     """
-    x = tf.strings.lower(texts, encoding="utf-8")
+    x = tf.strings.lower(normalize_spaces(nfc(texts)), encoding="utf-8")
     x = tf.strings.regex_replace(x, r"[\x{2018}\x{2019}\x{201B}`´]", "'")
     x = tf.strings.regex_replace(x, r"[\x{201C}\x{201D}\x{201E}\x{00AB}\x{00BB}]", '"')
     x = tf.strings.regex_replace(x, r"[\x{2013}\x{2014}]", "-")
-    x = tf.strings.regex_replace(x, r"[\x{00A0}\x{2009}\x{202F}]", " ")
     x = tf.strings.regex_replace(x, r"(\w)'(\w)", "\\1 '\\2")
     x = tf.strings.regex_replace(x, r"([.,!?;:\"()])", " \\1 ")
-    x = tf.strings.regex_replace(x, r"\s+", " ")
+    x = tf.strings.regex_replace(x, r" +", " ")
     return tf.strings.strip(x)
 
 

@@ -15,11 +15,14 @@ Example:
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
+
+from seqapps.data.text import nfc
 
 # Case classes, ids 1.. (0 is padding). Entities are mostly capitalised, and the character
 # features see case too, but a single id per token is a cheap, direct signal.
@@ -110,8 +113,12 @@ class TokenEncoder:
         min_char_count: int = 1,
         max_word_length: int = 20,
     ) -> TokenEncoder:
-        """Build the vocabularies from training sentences (lists of tokens)."""
-        flat = [t for s in sentences for t in s]
+        """Build the vocabularies from training sentences (lists of tokens).
+
+        Tokens are NFC-normalised first, as :meth:`__call__` does, so a decomposed accent
+        in the training data counts as the composed character.
+        """
+        flat = [unicodedata.normalize("NFC", t) for s in sentences for t in s]
         normalized = normalize_words(tf.constant(flat or [""])).numpy()
         counts = Counter(w.decode("utf-8") for w in normalized[: len(flat)])
         counts.pop("", None)
@@ -136,11 +143,14 @@ class TokenEncoder:
     def __call__(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
         """Features of ``(batch, None)`` ragged string tokens, right-padded with 0.
 
+        Tokens are NFC-normalised (:func:`seqapps.data.text.nfc`) before any lookup, so NFC
+        and NFD spellings of a word get the same ids.
+
         Returns:
             ``words`` and ``case`` ``(batch, time)`` int32, ``chars``
             ``(batch, time, chars)`` int32.
         """
-        flat = tokens.flat_values
+        flat = nfc(tokens.flat_values)
         words = tokens.with_flat_values(tf.cast(self.word_lookup(normalize_words(flat)), tf.int32))
         case = tokens.with_flat_values(case_ids(flat))
         chars = tf.strings.unicode_split(flat, "UTF-8")[:, : self.max_word_length]

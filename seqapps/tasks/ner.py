@@ -42,6 +42,7 @@ from seqapps.data.conll import (
     load_tfds_conll,
 )
 from seqapps.data.io import sample_dir
+from seqapps.data.text import split_words
 from seqapps.data.tokens import CASES, TokenEncoder
 from seqapps.errors import ConfigError
 from seqapps.layers.chars import CHAR_ENCODERS
@@ -370,9 +371,11 @@ class NerTask(Task[NerConfig, NerData]):
         """``sentences (batch,) string -> {tokens, tags, lengths}``.
 
         ``tokens`` and ``tags`` are ``(batch, time)`` strings padded with ``""``; a sentence
-        is split on whitespace; ``lengths`` ``(batch,)`` int64 counts its tokens.
+        is split on every Unicode space, as Python's ``str.split()`` does
+        (:func:`seqapps.data.text.split_words`); ``lengths`` ``(batch,)`` int64 counts its
+        tokens. Tokens come back as sent; their NFC form is what the model reads.
         """
-        tokens = tf.strings.split(sentences)  # (batch, None) ragged, on whitespace
+        tokens = split_words(sentences)  # (batch, None) ragged
         lengths = tokens.row_lengths()
         # An empty sentence gets one placeholder token: an all-masked row would leave
         # the recurrent layers and the CRF nothing to read. Its output is cut off below.
