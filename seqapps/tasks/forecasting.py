@@ -68,6 +68,7 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
     close_column: str = "close"
     volume_column: str = "volume"
     # Missing values: an error, carried forward from the previous day, or the day dropped.
+    # Under ffill a ticker's history runs from its first to its last close (no filled edges).
     fill: Literal["error", "ffill", "drop"] = "error"
     # First day of validation / test (YYYY-MM-DD); "" = cut the calendar span by fraction.
     val_start: str = ""
