@@ -3,8 +3,19 @@
 Layouts: a long CSV (one row per ticker and day), a directory of per-ticker files, or a wide
 file of closes (one column per ticker).
 
-Every problem names the file and line: unparseable dates or numbers, duplicate or unsorted
-dates within a ticker, non-positive prices, missing values (unless a fill policy is set).
+Every problem names the file, the line and the ticker: unparseable dates or numbers,
+``inf`` (or any number too large for a float), duplicate or unsorted dates within a ticker,
+non-positive prices, negative volume, a high below the low (when asked to check it), missing
+values (unless a fill policy is set). Empty cells and ``nan`` / ``na`` / ``null`` are missing
+values.
+
+Fill policies: ``error`` (a missing value is an error), ``drop`` (a day with a missing value
+is dropped), ``ffill``. Under ``ffill`` a ticker's history runs from its first to its last
+day with a close (in a wide file, a ticker listed later than the others starts at its first
+price, not with filled or missing days), and gaps in between take the previous day's value;
+an open, high or low missing before the ticker's first one takes that day's close, a volume
+missing before the first one takes the first recorded volume. A field a ticker never has
+(a column empty for that ticker) stays NaN, as a column the file lacks.
 """
 
 from __future__ import annotations
@@ -64,14 +75,21 @@ def _parse_date(text: str, path: Path, line: int) -> np.datetime64:
         ) from None
 
 
-def _parse_number(text: str, field: str, path: Path, line: int) -> float:
+MISSING = ("", "nan", "na", "null")
+
+
+def _parse_number(text: str, field: str, path: Path, line: int, ticker: str) -> float:
+    """A number, or NaN for a missing value; ``inf`` or garbage is an error."""
     text = text.strip()
-    if text == "" or text.lower() in ("nan", "na", "null"):
+    if text.lower() in MISSING:
         return float("nan")
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise DataError(path, f"unparseable {field} {text!r}", line=line) from None
+        raise DataError(path, f"{ticker}: unparseable {field} {text!r}", line=line) from None
+    if not np.isfinite(value):
+        raise DataError(path, f"{ticker}: {field} {text!r} is not a finite number", line=line)
+    return value
 
 
 def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -86,6 +104,10 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows
 
 
+def _first(mask: np.ndarray) -> int:
+    return int(np.argmax(mask))
+
+
 def _finish(
     ticker: str,
     dates: list,
@@ -94,32 +116,51 @@ def _finish(
     path: Path,
     fill: str,
     provided: list[bool],
+    check_ranges: bool = False,
 ) -> Series:
     """Validate one ticker's rows and apply the fill policy to the fields the file has."""
     dates_a = np.array(dates, dtype="datetime64[D]")
     values_a = np.array(values, dtype=np.float64).reshape(-1, len(PRICE_FIELDS))
     steps = np.diff(dates_a).astype(np.int64)
     if (steps == 0).any():
-        i = int(np.argmax(steps == 0)) + 1
+        i = _first(steps == 0) + 1
         raise DataError(path, f"{ticker}: duplicate date {dates_a[i]}", line=lines[i])
     if (steps < 0).any():
-        i = int(np.argmax(steps < 0)) + 1
+        i = _first(steps < 0) + 1
         raise DataError(
             path,
             f"{ticker}: date {dates_a[i]} comes after {dates_a[i - 1]}",
             line=lines[i],
             hint="rows must be sorted by date within a ticker",
         )
-    prices = values_a[:, :4]
-    bad = ~np.isnan(prices) & (prices <= 0)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise DataError(
-            path, f"{ticker}: non-positive {PRICE_FIELDS[j]} {prices[i, j]}", line=lines[i]
-        )
-    if np.isnan(values_a[:, 3]).all():
+    with np.errstate(invalid="ignore"):  # NaN (missing) compares False: not a problem here
+        bad = values_a[:, :4] <= 0
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise DataError(
+                path,
+                f"{ticker}: non-positive {PRICE_FIELDS[j]} {values_a[i, j]:g}",
+                line=lines[i],
+            )
+        bad = values_a[:, 4] < 0
+        if bad.any():
+            i = _first(bad)
+            raise DataError(path, f"{ticker}: negative volume {values_a[i, 4]:g}", line=lines[i])
+        bad = values_a[:, 1] < values_a[:, 2]
+        if check_ranges and bad.any():
+            i = _first(bad)
+            raise DataError(
+                path,
+                f"{ticker}: high {values_a[i, 1]:g} is below low {values_a[i, 2]:g}",
+                line=lines[i],
+            )
+    has_close = ~np.isnan(values_a[:, 3])
+    if not has_close.any():
         raise DataError(path, f"{ticker}: no close prices")
-    missing = np.isnan(values_a) & np.array(provided)
+    provided_a = np.array(provided)
+    if fill != "error":  # a field this ticker never has is absent for it, like a missing column
+        provided_a &= ~np.isnan(values_a).all(axis=0)
+    missing = np.isnan(values_a) & provided_a
     if missing.any():
         i, j = np.argwhere(missing)[0]
         if fill == "error":
@@ -132,24 +173,46 @@ def _finish(
         if fill == "drop":
             keep = ~missing.any(axis=1)
             dates_a, values_a = dates_a[keep], values_a[keep]
-        else:  # ffill: carry the previous day's value; a leading gap takes the close
-            for j in np.flatnonzero(provided):  # noqa: B007 (col is a view into values_a)
-                col = values_a[:, j]
-                for i in range(len(col)):
-                    if np.isnan(col[i]):
-                        col[i] = col[i - 1] if i > 0 and not np.isnan(col[i - 1]) else np.nan
-                if np.isnan(col).any():  # leading gap: fall back to the close
-                    col[np.isnan(col)] = values_a[np.isnan(col), 3]
+        else:
+            dates_a, values_a = _ffill(dates_a, values_a, has_close, provided_a)
     return Series(ticker, dates_a, values_a)
 
 
+def _ffill(
+    dates: np.ndarray, values: np.ndarray, has_close: np.ndarray, provided: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``fill=ffill``: keep the days from the first to the last close, carry values forward.
+
+    Before a field's first value, open/high/low take that day's close and volume the first
+    recorded volume.
+    """
+    first = _first(has_close)
+    last = len(has_close) - 1 - _first(has_close[::-1])
+    dates, values = dates[first : last + 1], values[first : last + 1].copy()
+    rows = np.arange(len(values))
+    for j in np.flatnonzero(provided):
+        known = ~np.isnan(values[:, j])
+        # The index of the latest known value at or before each day (0 before the first).
+        latest = np.maximum.accumulate(np.where(known, rows, 0))
+        values[:, j] = values[latest, j]  # NaN before the first known value
+    for j in np.flatnonzero(provided):  # the close has no leading gap: it starts the history
+        lead = np.isnan(values[:, j])
+        if lead.any():
+            values[lead, j] = values[lead, 3] if j < 4 else values[_first(~lead), j]
+    return dates, values
+
+
 def load_long(
-    path: str | Path, columns: Columns = DEFAULT_COLUMNS, fill: str = "error"
+    path: str | Path,
+    columns: Columns = DEFAULT_COLUMNS,
+    fill: str = "error",
+    check_ranges: bool = False,
 ) -> list[Series]:
     """Load a long CSV: one row per (ticker, date).
 
     Without a ticker column the file is one ticker, named after the file. Rows of a ticker
-    must be sorted by date; tickers may be interleaved.
+    must be sorted by date; tickers may be interleaved. ``check_ranges``: a high below the
+    low is an error too.
     """
     path = Path(path)
     header, rows = _rows(path)
@@ -177,7 +240,7 @@ def load_long(
         dates.append(_parse_date(row[d_col], path, line))
         values.append(
             [
-                float("nan") if c is None else _parse_number(row[c], f, path, line)
+                float("nan") if c is None else _parse_number(row[c], f, path, line, ticker)
                 for f, c in zip(PRICE_FIELDS, field_cols, strict=True)
             ]
         )
@@ -185,13 +248,23 @@ def load_long(
     if not per:
         raise DataError(path, "no rows after the header")
     provided = [c is not None for c in field_cols]
-    return [_finish(t, d, v, ln, path, fill, provided) for t, (d, v, ln) in per.items()]
+    return [
+        _finish(t, d, v, ln, path, fill, provided, check_ranges) for t, (d, v, ln) in per.items()
+    ]
 
 
 def load_wide(
-    path: str | Path, columns: Columns = DEFAULT_COLUMNS, fill: str = "error"
+    path: str | Path,
+    columns: Columns = DEFAULT_COLUMNS,
+    fill: str = "error",
+    check_ranges: bool = False,
 ) -> list[Series]:
-    """Load a wide file of closes: a date column, then one column of closes per ticker."""
+    """Load a wide file of closes: a date column, then one column of closes per ticker.
+
+    Tickers need not share a calendar span: an empty cell before a ticker's first close (or
+    after its last) is a missing value, which ``fill=ffill`` or ``fill=drop`` leave out.
+    ``check_ranges`` is accepted for symmetry with :func:`load_long` (closes only: no range).
+    """
     path = Path(path)
     header, rows = _rows(path)
     if columns.date not in header:
@@ -203,7 +276,7 @@ def load_wide(
             continue
         dates, values, lines = [], [], []
         for line, row in rows:
-            close = _parse_number(row[j] if j < len(row) else "", "close", path, line)
+            close = _parse_number(row[j] if j < len(row) else "", "close", path, line, ticker)
             if np.isnan(close) and fill == "drop":
                 continue
             dates.append(_parse_date(row[d_col], path, line))
@@ -220,10 +293,13 @@ def load_prices(
     layout: str = "auto",
     columns: Columns = DEFAULT_COLUMNS,
     fill: str = "error",
+    check_ranges: bool = False,
 ) -> list[Series]:
     """Load a long or wide file, or a directory of per-ticker files (``*.csv``, ``*.csv.gz``).
 
     ``layout="auto"`` reads a file as long when its header has the close column, else wide.
+    ``check_ranges``: a day whose high is below its low is an error (off by default: the
+    S&P 500 file has one such day, harmless to a model that reads closes only).
     """
     source = Path(source)
     if source.is_dir():
@@ -234,11 +310,11 @@ def load_prices(
             raise DataError(source, "no .csv or .csv.gz files in this directory")
         out: list[Series] = []
         for f in files:
-            out.extend(load_prices(f, layout, columns, fill))
+            out.extend(load_prices(f, layout, columns, fill, check_ranges))
         return out
     if not source.is_file():
         raise DataError(source, "no such file or directory")
     if layout == "auto":
         header, _ = _rows(source)
         layout = "long" if columns.close in header else "wide"
-    return (load_long if layout == "long" else load_wide)(source, columns, fill)
+    return (load_long if layout == "long" else load_wide)(source, columns, fill, check_ranges)

@@ -32,8 +32,8 @@ import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
 from seqapps.data.io import SPLITS, Splits, sample_dir
-from seqapps.data.prices import Columns, Series, load_prices
-from seqapps.errors import ConfigError, DataError
+from seqapps.data.prices import PRICE_FIELDS, Columns, Series, load_prices
+from seqapps.errors import ConfigError, DataError, SeqappsError
 from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import PinballLoss, forecast_scores
 from seqapps.plots import plot_forecasts, plot_horizon_errors
@@ -68,6 +68,7 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
     close_column: str = "close"
     volume_column: str = "volume"
     # Missing values: an error, carried forward from the previous day, or the day dropped.
+    # Under ffill a ticker's history runs from its first to its last close (no filled edges).
     fill: Literal["error", "ffill", "drop"] = "error"
     # First day of validation / test (YYYY-MM-DD); "" = cut the calendar span by fraction.
     val_start: str = ""
@@ -97,8 +98,10 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
             ) from None
         if any(not 0 < q < 1 for q in levels) or len(set(levels)) != len(levels):
             raise ConfigError(f"quantiles={self.quantiles!r}: levels must be distinct, in (0, 1)")
-        if self.window < 2 or self.horizon < 1 or self.ma_days < 1:
-            raise ConfigError("window must be >= 2, horizon and ma_days >= 1")
+        # A window of one day has no return to read; the drift baseline divides by window-1.
+        for key, least in (("window", 2), ("horizon", 1), ("ma_days", 1)):
+            if getattr(self, key) < least:
+                raise ConfigError(f"{key}={getattr(self, key)}: must be >= {least}")
         for key in ("val_start", "test_start"):
             value = getattr(self, key)
             if value:
@@ -185,10 +188,17 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
             c.volume_column,
         )
 
+    def _read(self, source: str | Path) -> list[Series]:
+        """:func:`load_prices` with this config; high >= low is checked when the model reads it."""
+        cfg = self.cfg
+        return load_prices(
+            source, cfg.layout, self._columns(), cfg.fill, check_ranges=cfg.inputs != "close"
+        )
+
     def _load(self, source: str | Path) -> PriceData:
         """Load, validate and cut a price file into chronological window origins."""
         cfg = self.cfg
-        series = load_prices(source, cfg.layout, self._columns(), cfg.fill)
+        series = self._read(source)
         if cfg.inputs != "close":
             for s in series:
                 needed = INPUT_FIELDS[cfg.inputs]
@@ -474,6 +484,7 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
     ) -> dict[str, float]:
         """MAE, RMSE, MAPE, MASE, directional accuracy: per horizon, pooled, per ticker."""
         f = self.forecast_split(model, data, split)
+        self._check_finite(model, f["model"], split)
         names = [s.ticker for s in data.series]
         scale = np.array([self.stats["naive_mae"].get(names[t], np.nan) for t in f["ticker"]])
         metrics: dict[str, float] = {}
@@ -509,6 +520,24 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
         plot_forecasts(f, names, data, chosen, out_dir / f"forecasts_{split}.png")
         return metrics
 
+    @staticmethod
+    def _check_finite(model: keras.Model, forecasts: np.ndarray, split: str) -> None:
+        """Non-finite forecasts are an error, never an ``mae nan`` in the scores."""
+        bad = ~np.isfinite(forecasts).all(axis=1)
+        if not bad.any():
+            return
+        weights = all(np.isfinite(w).all() for w in model.get_weights())
+        raise SeqappsError(
+            f"the model's forecasts are not finite on {int(bad.sum())} of {len(bad)} "
+            f"{split} windows: "
+            + (
+                "its forecasts overflow (returns too large to turn into prices)"
+                if weights
+                else "its weights are NaN or inf (training diverged; "
+                "lower learning_rate or set clipnorm, and train again)"
+            )
+        )
+
     def _write_per_ticker(self, f: dict, names: list[str], scale: np.ndarray, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as out:
             w = csv.writer(out)
@@ -535,43 +564,95 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
         n_inputs = len(INPUT_FIELDS[self.cfg.inputs])
         return tf.TensorSpec([None, None, n_inputs], tf.float32, name="prices")
 
-    def serve(self, model: keras.Model, prices: tf.Tensor) -> dict[str, tf.Tensor]:
-        """``prices (batch, days, inputs) -> {forecast (batch, H)[, quantiles (batch, H, Q)]}``.
+    def valid_rows(self, prices: tf.Tensor) -> tf.Tensor:
+        """``(batch,)`` bool: every value of the row finite, prices > 0 and volume >= 0."""
+        is_price = tf.constant([j < 4 for j in INPUT_FIELDS[self.cfg.inputs]])  # (inputs,)
+        in_range = tf.where(is_price, prices > 0, prices >= 0)
+        ok = tf.math.is_finite(prices) & in_range  # NaN compares False: not in range either
+        return tf.reduce_all(ok, axis=[1, 2])
 
-        Prices are raw (price units, oldest day first); scaling happens inside the graph.
+    def serve(self, model: keras.Model, prices: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``prices (batch, days, inputs) -> {forecast (batch, H), valid (batch,)[, quantiles]}``.
+
+        Prices are raw (price units, oldest day first; columns close, or open, high, low,
+        close[, volume]); scaling happens inside the graph. The model reads the last
+        ``window`` days of each row (the window it was trained on); earlier days are ignored.
+
+        What it cannot forecast from:
+
+        * fewer than ``window`` days (the whole batch has one length): an
+          ``InvalidArgumentError`` saying ``prices: the model reads the last W days, got N``
+          (TF Serving answers 400 with that message);
+        * a row whose last ``window`` days hold a NaN or infinite value, a price <= 0 or a
+          negative volume: that row's ``valid`` is False and its forecast (and quantiles)
+          NaN; the other rows of the batch are served as usual.
+
+        ``quantiles`` ``(batch, H, Q)`` are returned when the model has quantile heads. An
+        empty batch (any number of days) returns zero rows of every output.
         """
-        close_at = self.close_at
-        scaled, quantiles = self._outputs(model, self.features(prices))
-        out = {"forecast": self.to_prices(prices[:, -1, close_at], scaled)}
+        close_at, window = self.close_at, self.cfg.window
+        rows, days = tf.shape(prices)[0], tf.shape(prices)[1]
+        check = tf.debugging.Assert(
+            (rows == 0) | (days >= window),
+            [tf.strings.format(f"prices: the model reads the last {window} days, got {{}}", days)],
+            name="window_check",
+        )
+        with tf.control_dependencies([check] if check is not None else []):
+            # An empty batch may have fewer days: pad it (with nothing) to the window.
+            pad = tf.maximum(window - days, 0)
+            prices = tf.pad(prices, [[0, 0], [pad, 0], [0, 0]], constant_values=1.0)
+        prices = prices[:, -window:]
+        valid = self.valid_rows(prices)
+        # Invalid rows are served as a flat row of ones, then their forecasts are NaN.
+        safe = tf.where(valid[:, None, None], prices, tf.ones_like(prices))
+        scaled, quantiles = self._outputs(model, self.features(safe))
+        nan = tf.constant(np.nan, tf.float32)
+        forecast = self.to_prices(safe[:, -1, close_at], scaled)
+        out = {"forecast": tf.where(valid[:, None], forecast, nan), "valid": valid}
         if quantiles is not None:
-            out["quantiles"] = self.to_prices(prices[:, -1, close_at, None], quantiles, axis=1)
+            bands = self.to_prices(safe[:, -1, close_at, None], quantiles, axis=1)
+            out["quantiles"] = tf.where(valid[:, None, None], bands, nan)
         return out
 
     def predict_inputs(self, inputs: list[str]) -> tf.Tensor:
         """Read CSV files of recent prices (any layout, any number of tickers).
 
-        Returns the last ``window`` days of every ticker, ``(tickers, window, inputs)``.
+        Returns the last ``window`` days of every ticker, ``(tickers, window, inputs)``. A
+        ticker with fewer days, or without a column the model reads, is a :class:`DataError`
+        (the loader has already refused non-finite and impossible values).
         """
+        cols = INPUT_FIELDS[self.cfg.inputs]
         windows, self._predicted = [], []
         for path in inputs:
-            for s in load_prices(path, self.cfg.layout, self._columns(), self.cfg.fill):
+            for s in self._read(path):
                 if len(s) < self.cfg.window:
                     raise DataError(
                         path,
                         f"{s.ticker}: {len(s)} rows, but the model reads the "
                         f"last {self.cfg.window} days",
                     )
-                windows.append(s.values[-self.cfg.window :, INPUT_FIELDS[self.cfg.inputs]])
-                self._predicted.append((s.ticker, s.dates[-1], s.values[-1, 3]))
+                window = s.values[-self.cfg.window :, cols]
+                if not np.isfinite(window).all():
+                    field = PRICE_FIELDS[cols[int(np.argwhere(~np.isfinite(window))[0, 1])]]
+                    raise DataError(
+                        path,
+                        f"{s.ticker}: no {field} in the last {self.cfg.window} days "
+                        f"(the model reads inputs={self.cfg.inputs})",
+                    )
+                windows.append(window)
+                self._predicted.append((s.ticker, s.dates[-1], s.values[-1, 3], path))
         return tf.constant(np.stack(windows), tf.float32)
 
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """``ticker<TAB>last date and close<TAB>next H closes[<TAB>interval per day]``."""
         lines = []
         bands = outputs["quantiles"].numpy() if "quantiles" in outputs else None
-        for i, ((ticker, date, close), row) in enumerate(
+        valid = outputs["valid"].numpy() if "valid" in outputs else None
+        for i, ((ticker, date, close, path), row) in enumerate(
             zip(self._predicted, outputs["forecast"].numpy(), strict=True)
         ):
+            if valid is not None and not valid[i]:  # the loader refuses such files first
+                raise DataError(path, f"{ticker}: the model cannot forecast from these prices")
             line = f"{ticker}\tlast {date} {close:.2f}\tnext {self.cfg.horizon}: " + " ".join(
                 f"{v:.2f}" for v in row
             )

@@ -181,3 +181,190 @@ def test_bad_quantiles():
         make_task("quantiles=0.5,1.5")
     with pytest.raises(ConfigError, match="expected numbers like"):
         make_task("quantiles=low,high")
+
+
+# --- numbers that are not numbers (issue #15) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("window=0", "window=0: must be >= 2"),
+        ("window=1", "window=1: must be >= 2"),
+        ("horizon=0", "horizon=0: must be >= 1"),
+        ("ma_days=0", "ma_days=0: must be >= 1"),
+    ],
+)
+def test_empty_windows_are_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        make_task(override)
+
+
+def test_wide_file_with_a_ticker_listed_late_trains_on_its_prices_only(tmp_path):
+    """A ticker starting 200 rows after the others, fill=ffill: no NaN close reaches a window."""
+    rng = np.random.default_rng(0)
+    days = np.arange(np.datetime64("2019-01-01"), np.datetime64("2019-01-01") + 400)
+    a = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    b = 80 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    lines = ["date,AAA,LATE"] + [
+        f"{d},{x:.4f},{'' if i < 200 else f'{y:.4f}'}"
+        for i, (d, x, y) in enumerate(zip(days, a, b, strict=True))
+    ]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(lines) + "\n")
+    task = make_task(f"data={path}", "fill=ffill")
+    data = task.load_data()
+    late = data.series[1]
+    assert late.ticker == "LATE" and len(late) == 200 and late.dates[0] == days[200]
+    np.testing.assert_allclose(late.values[:, 3], np.round(b[200:], 4))
+    assert np.isfinite(data.values[:, 3]).all()
+    task.adapt(data)
+    assert np.isfinite(task.stats["return_std"]) and task.stats["return_std"] > 0
+    for split in ("train", "val", "test"):
+        for x, y in task.make_dataset(data, split, batch_size=512, training=False):
+            assert np.isfinite(x).all() and np.isfinite(y).all(), split
+
+
+def with_row(path, replace, tmp_path):
+    """``path`` with the 21st row of BBB rewritten by ``replace(cells)``; the new file, line."""
+    lines = path.read_text().splitlines()
+    at = [i for i, line in enumerate(lines) if line.endswith(",BBB")][20]
+    cells = lines[at].split(",")
+    replace(cells)
+    lines[at] = ",".join(cells)
+    out = tmp_path / "changed.csv"
+    out.write_text("\n".join(lines) + "\n")
+    return out, at + 1
+
+
+@pytest.mark.parametrize(
+    "inputs, column, value, message",
+    [
+        ("close", 4, "inf", "BBB: close 'inf' is not a finite number"),
+        ("ohlcv", 4, "-inf", "BBB: close '-inf' is not a finite number"),
+        ("ohlcv", 5, "-1000", "BBB: negative volume -1000"),
+        ("close", 5, "-1000", "BBB: negative volume -1000"),
+        ("close", 4, "0", "BBB: non-positive close 0"),
+        ("ohlc", 2, "1", "BBB: high 1 is below low"),
+    ],
+)
+def test_impossible_prices_are_data_errors_naming_file_line_and_ticker(
+    tmp_path, inputs, column, value, message
+):
+    def put(cells):
+        cells[column] = value
+
+    path, line = with_row(synthetic(tmp_path), put, tmp_path)
+    with pytest.raises(DataError, match=rf"changed.csv:{line}: {message}"):
+        make_task(f"data={path}", f"inputs={inputs}", "fill=ffill").load_data()
+
+
+def test_high_below_low_is_accepted_when_the_model_reads_closes_only(tmp_path):
+    def put(cells):
+        cells[2] = "1"
+
+    path, _ = with_row(synthetic(tmp_path), put, tmp_path)
+    assert len(make_task(f"data={path}").load_data().series) == 2
+
+
+def test_non_finite_forecasts_are_an_error_not_mae_nan(runs, tmp_path):
+    from seqapps.errors import SeqappsError
+
+    run = runs.get("forecasting")
+    model = keras_clone(run.model)
+    weights = model.get_weights()
+    weights[-1] = np.full_like(weights[-1], np.nan)  # the output bias: every forecast NaN
+    model.set_weights(weights)
+    n = len(run.data.test)
+    with pytest.raises(SeqappsError, match=rf"not finite on {n} of {n} test windows: its weights"):
+        run.task.evaluate(model, run.data, "test", tmp_path)
+    assert not list(tmp_path.iterdir())  # no scores, no plots
+
+
+def keras_clone(model):
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def corrupt(window, row, day, column, value):
+    x = window.numpy().copy()
+    x[row, day, column] = value
+    return tf.constant(x)
+
+
+def test_serving_marks_rows_it_cannot_forecast_from(runs):
+    """NaN, inf, zero or negative prices: that row invalid with NaN forecasts, the rest served."""
+    run = runs.get("forecasting")
+    task = run.task
+    loaded = tf.saved_model.load(str(runs.export("forecasting")))
+    window, _, _ = next(iter(task._windows(run.data, "test", 6)))
+    clean = loaded.serving_default(window)
+    assert clean["valid"].dtype == tf.bool and clean["valid"].numpy().all()
+    x = window.numpy().copy()
+    x[1, 3, 0] = np.nan
+    x[2, -1, 0] = np.inf
+    x[3, 0, 0] = 0.0
+    x[4, 5, 0] = -12.5
+    out = loaded.serving_default(tf.constant(x))
+    np.testing.assert_array_equal(out["valid"], [True, False, False, False, False, True])
+    forecast = out["forecast"].numpy()
+    assert np.isnan(forecast[1:5]).all()
+    np.testing.assert_allclose(forecast[[0, 5]], clean["forecast"].numpy()[[0, 5]], rtol=1e-6)
+    # The Python path (seqapps predict's, and the training code's) agrees.
+    np.testing.assert_array_equal(task.serve(run.model, tf.constant(x))["valid"], out["valid"])
+
+
+def test_serving_reads_the_trained_window(runs):
+    """Fewer days than the window: a clear InvalidArgumentError; more: the last W days."""
+    run = runs.get("forecasting")
+    loaded = tf.saved_model.load(str(runs.export("forecasting")))
+    window, _, _ = next(iter(run.task._windows(run.data, "test", 3)))  # (3, 10, 1)
+    for short in (window[:, 1:], window[:, :0]):
+        days = short.shape[1]
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=rf"prices: the model reads the last 10 days, got {days}",
+        ):
+            loaded.serving_default(short)
+    longer = tf.concat([tf.fill([3, 7, 1], np.nan), window], axis=1)  # ignored days
+    np.testing.assert_allclose(
+        loaded.serving_default(longer)["forecast"], loaded.serving_default(window)["forecast"]
+    )
+    empty = loaded.serving_default(tf.zeros([0, 0, 1]))  # an empty batch of no days
+    assert empty["forecast"].shape == (0, 3) and empty["valid"].shape == (0,)
+
+
+def test_predict_refuses_what_serving_cannot_forecast_from(runs, tmp_path, capsys):
+    from seqapps.cli import main
+
+    run = runs.get("forecasting")
+    export_dir = str(runs.export("forecasting"))
+    good = run.inputs()[0]
+    text = open(good).read().splitlines()
+    for value, message in [
+        ("inf", "close 'inf' is not a finite number"),
+        ("-3", "non-positive close -3"),
+    ]:
+        cells = text[-2].split(",")
+        cells[4] = value
+        bad = tmp_path / "bad.csv"
+        bad.write_text("\n".join([*text[:-2], ",".join(cells), text[-1]]) + "\n")
+        assert main(["predict", export_dir, str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and message in err and f"bad.csv:{len(text) - 1}:" in err, err
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(text[:6]) + "\n")
+    assert main(["predict", export_dir, str(short)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "5 rows, but the model reads the last 10 days" in err, err
+
+
+def test_format_predictions_refuses_an_invalid_row(runs):
+    task = ForecastingTask(runs.get("forecasting").task.cfg)  # not the session's task
+    task._predicted = [("AAA", np.datetime64("2020-01-02"), 10.0, "a.csv")]
+    outputs = {"forecast": tf.fill([1, 3], np.nan), "valid": tf.constant([False])}
+    with pytest.raises(DataError, match="a.csv: AAA: the model cannot forecast from"):
+        task.format_predictions(["a.csv"], outputs)
