@@ -199,6 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     except SeqappsError as e:
         print(f"seqapps: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        from seqapps.rundir import disk_error_message
+
+        message = disk_error_message(e)  # a full or read-only disk: one line, not a trace
+        if message is None:
+            raise
+        print(f"seqapps: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("seqapps: interrupted; rerun the same train command to resume", file=sys.stderr)
         return 130

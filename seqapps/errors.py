@@ -35,3 +35,10 @@ class DataError(SeqappsError):
         if hint:
             message += f" ({hint})"
         super().__init__(message)
+
+
+class TrainingError(SeqappsError):
+    """Training cannot go on: a loss or metric became NaN or infinite.
+
+    The message names the epoch and batch, and what the run directory keeps.
+    """

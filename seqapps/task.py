@@ -124,6 +124,8 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         count_keys: keys of :meth:`evaluate`'s result that count things (examples, tokens,
             images, ...): ``metrics.json`` keeps them under ``counts``.
         setting_keys: keys that echo settings (e.g. ``beam_width``): kept under ``settings``.
+        input_path_keys: settings that may name files the run reads (``data``, encoder
+            weights, ...): :meth:`input_paths` gives the trainer what to fingerprint.
     """
 
     name: ClassVar[str]
@@ -135,6 +137,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     serving_filler: ClassVar[Any] = ("",)
     count_keys: ClassVar[tuple[str, ...]] = ("examples",)
     setting_keys: ClassVar[tuple[str, ...]] = ()
+    input_path_keys: ClassVar[tuple[str, ...]] = ("data",)
 
     def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
@@ -156,6 +159,15 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         if source.startswith("tfds:"):
             raise ConfigError(f"{self.name} has no TFDS loader; {self.data_help()}")
         raise DataError(source, "no such file or directory", hint=self.data_help())
+
+    def input_paths(self) -> dict[str, str]:
+        """``{setting: value}`` of :attr:`input_path_keys` that name existing files or folders.
+
+        A resumed run whose files changed since it started is refused
+        (:func:`seqapps.rundir.check_same_inputs`).
+        """
+        values = {k: str(getattr(self.cfg, k, "") or "") for k in self.input_path_keys}
+        return {k: v for k, v in values.items() if v and Path(v).exists()}
 
     def data_help(self) -> str:
         """``data= takes 'sample', a ..., or tfds:NAME``: the sources, for error messages."""

@@ -2,12 +2,25 @@
 
 ``train(task, run_dir)`` writes into ``run_dir``:
 
-- ``config.yaml``: the resolved config (a rerun with another config is refused);
+- ``config.yaml``: the resolved config, and ``inputs.json``: digests of the files it reads
+  (:func:`seqapps.rundir.input_fingerprint`); once an epoch has finished, a rerun with
+  another config or changed files is refused. A start that failed before its first epoch
+  (a wrong data path) blocks nothing: the corrected command starts afresh;
 - ``assets/``: the task's preprocessing state, fitted on the training split;
-- ``best.keras``: the model at its best validation epoch;
-- ``backup/``: ``BackupAndRestore`` state; rerunning the same command after a kill resumes;
+- ``best.keras``: the model at its best validation epoch (written atomically; never from an
+  epoch with a NaN or infinite loss or metric);
+- ``backup/``: the end-of-epoch backup (:class:`seqapps.callbacks.RunBackup`), removed when
+  the run completes: rerunning the
+  same command after a kill, even ``kill -9`` mid-write, resumes from the last whole epoch
+  and continues bit-identically to an uninterrupted run (same weights, optimizer state,
+  dropout draws and data order) on the same machine;
 - ``logs/``: TensorBoard; ``history.csv``: one row per epoch; ``history.png``;
-- ``train_stats.json``: training throughput and wall time.
+- ``train_stats.json``: training throughput and wall time over the whole run (every
+  process of a resumed run).
+
+One ``train`` at a time may use a run directory (:class:`seqapps.rundir.RunLock`). A loss
+or metric that turns NaN or infinite stops training with a
+:class:`~seqapps.errors.TrainingError` (non-zero exit in the CLI).
 
 The optimizer and dtype policy come from :mod:`seqapps.optim`, the callbacks from
 :mod:`seqapps.callbacks` (both shared with :mod:`seqapps.diagnostics`). ``learning_rate``,
@@ -20,6 +33,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -32,11 +46,27 @@ import tensorflow as tf
 import yaml
 
 from seqapps import config as config_lib
-from seqapps.callbacks import Throughput, standard_callbacks
+from seqapps.callbacks import (
+    StopOnNonFinite,
+    Throughput,
+    read_backup,
+    restore_backup,
+    rewrite_history,
+    standard_callbacks,
+)
 from seqapps.compat import enable_multi_worker_fit, mirrored_strategy
-from seqapps.errors import ConfigError
+from seqapps.errors import ConfigError, TrainingError
 from seqapps.optim import OPTIMIZERS, compile_model, learning_rate, precision_policy
 from seqapps.plots import plot_history
+from seqapps.rundir import (
+    RunLock,
+    atomic_write,
+    atomic_write_json,
+    check_same_inputs,
+    check_writable,
+    input_fingerprint,
+    remove_stale_temporaries,
+)
 from seqapps.task import Task
 
 __all__ = [
@@ -124,29 +154,51 @@ class _Streams:
     validation_steps: int | None  # None: the whole validation split each epoch
 
 
-def _prepare_run_dir(task: Task, run_dir: Path) -> tuple[tf.distribute.Strategy, Path, int]:
-    """Check and record the config, pick the strategy, seed; return it, the output dir, index.
+def _has_progress(out: Path) -> bool:
+    """Whether a run directory holds a finished epoch (else a rerun may start afresh)."""
+    return any((out / name).exists() for name in ("backup/state.json", "history.csv", "best.keras"))
 
-    The output directory is ``run_dir`` itself, except for the non-chief workers of a
-    multi-worker run (``run_dir/workers/<index>``): only the chief (index 0) owns ``run_dir``.
+
+def _prepare_run_dir(task: Task, run_dir: Path, out: Path, index: int) -> None:
+    """Check the run directory against the config and inputs, or (re)start it.
+
+    Only the chief (``index`` 0) writes ``run_dir``'s files; the other workers of a
+    multi-worker run write ``run_dir/workers/<index>``.
 
     Raises:
-        ConfigError: ``run_dir`` holds a run with other settings, or a finished run.
+        ConfigError: ``run_dir`` holds a finished run, or a started run with other
+            settings or other input files; or it is not writable.
     """
-    cfg = task.cfg
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _check_same_config(run_dir, cfg, task.name)
-    config_lib.save(cfg, run_dir / "config.yaml", task.name)
-    strategy = get_strategy(cfg.strategy, cfg.devices)  # first: see get_strategy
-    keras.utils.set_random_seed(cfg.seed)
-    index = worker_index() if cfg.strategy == "multi_worker" else 0
-    out = run_dir if index == 0 else run_dir / "workers" / str(index)
-    out.mkdir(parents=True, exist_ok=True)
     if (out / "train_stats.json").exists():
         raise ConfigError(
             f"{run_dir}: this run is complete; evaluate or export it, or train into a new --run-dir"
         )
-    return strategy, out, index
+    check_writable(out)
+    remove_stale_temporaries(out)
+    if (out / "backup").is_dir():
+        remove_stale_temporaries(out / "backup")
+    inputs = input_fingerprint(task.input_paths())
+    if _has_progress(run_dir):
+        _check_same_config(run_dir, task.cfg, task.name)
+        check_same_inputs(run_dir / "inputs.json", inputs)
+    elif index == 0:
+        # Nothing finished: whatever an earlier, failed start left (config, assets fitted on
+        # other data) must not block or leak into this one.
+        (run_dir / "assets" / "DONE").unlink(missing_ok=True)
+        atomic_write_json(run_dir / "inputs.json", inputs)
+    if index == 0:
+        config_lib.save(task.cfg, run_dir / "config.yaml", task.name)
+
+
+def _output_dir(task: Task, run_dir: Path) -> tuple[Path, int]:
+    """The output directory of this process and its worker index (see _prepare_run_dir)."""
+    index = worker_index() if task.cfg.strategy == "multi_worker" else 0
+    out = run_dir if index == 0 else run_dir / "workers" / str(index)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{out}: cannot create the run directory ({e.strerror})") from None
+    return out, index
 
 
 def _load_and_adapt(task: Task, assets: Path, index: int) -> Any:
@@ -166,8 +218,13 @@ def _load_and_adapt(task: Task, assets: Path, index: int) -> Any:
     return data
 
 
-def _make_streams(task: Task, data: Any, replicas: int) -> _Streams:
-    """Batched training and validation datasets with the global batch of ``replicas``."""
+def _make_streams(task: Task, data: Any, replicas: int, done_epochs: int = 0) -> _Streams:
+    """Batched training and validation datasets with the global batch of ``replicas``.
+
+    A run resumed after ``done_epochs`` epochs skips the batches those epochs drew, so its
+    stream continues where the interrupted one stopped (the shuffle order and any random
+    augmentation are replayed from the seed, not redrawn).
+    """
     cfg = task.cfg
     global_batch = cfg.batch_size * replicas
     steps_per_epoch = max(1, math.ceil(task.num_examples(data, "train") / global_batch))
@@ -175,6 +232,8 @@ def _make_streams(task: Task, data: Any, replicas: int) -> _Streams:
     # Shard by element: in-memory data has no files to shard by.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train_ds = task.make_dataset(data, "train", batch_size=global_batch, training=True)
+    if done_epochs:
+        train_ds = train_ds.skip(done_epochs * steps_per_epoch)
     val_ds = task.make_dataset(data, "val", batch_size=global_batch, training=False)
     validation_steps = None
     if cfg.strategy == "multi_worker":
@@ -204,6 +263,7 @@ def _fit(
     epochs: int,
     callbacks: Sequence[keras.callbacks.Callback],
     fit_args: dict[str, Any],
+    initial_epoch: int = 0,
 ) -> None:
     """``model.fit`` on the streams; the datasets shuffle themselves."""
     with warnings.catch_warnings():
@@ -214,6 +274,7 @@ def _fit(
             streams.train,
             validation_data=streams.val,
             epochs=epochs,
+            initial_epoch=initial_epoch,
             steps_per_epoch=streams.steps_per_epoch,
             validation_steps=streams.validation_steps,
             callbacks=list(callbacks),
@@ -226,11 +287,37 @@ def _fit(
 
 def _write_outputs(model: keras.Model, out: Path, stats: dict[str, Any]) -> None:
     """``best.keras`` if no epoch saved one, ``train_stats.json`` and ``history.png``."""
-    if not (out / "best.keras").exists():  # e.g. every epoch was already done before resume
-        model.save(out / "best.keras")
-    (out / "train_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    if not (out / "best.keras").exists():  # e.g. the task has no validation score
+        atomic_write(out / "best.keras", model.save, suffix=".keras")
+    atomic_write_json(out / "train_stats.json", stats)
     if (out / "history.csv").exists():
         plot_history(out / "history.csv", out / "history.png")
+
+
+def _model_bytes(model: keras.Model) -> int:
+    """Disk a run needs for its model files: weights, optimizer slots, a backup and a copy.
+
+    float32 weights; Adam keeps two slots per weight; the backup holds weights and slots
+    and, while a new one is written, the previous one too; ``best.keras`` and its
+    temporary copy hold weights. 10 MB on top for logs and assets.
+    """
+    weights = 4 * model.count_params()
+    return 3 * weights * 2 + 2 * weights + 10_000_000
+
+
+def _fail_on_non_finite(guard: StopOnNonFinite, out: Path) -> None:
+    """Raise :class:`TrainingError` when the guard saw a NaN or infinite value."""
+    if guard.problem is None:
+        return
+    kept = (
+        "best.keras holds the best earlier epoch"
+        if (out / "best.keras").exists()
+        else "no best.keras was saved"
+    )
+    raise TrainingError(
+        f"{out}: training stopped, {guard.problem} ({kept}). Check the data for NaN, "
+        "infinite or extreme values, or lower learning_rate, and train into a new --run-dir"
+    )
 
 
 def train(
@@ -244,34 +331,72 @@ def train(
         callbacks: extra Keras callbacks, appended to the standard ones.
 
     Returns:
-        The trained model with its best validation weights restored.
+        The trained model with the weights of ``best.keras`` (its best validation epoch).
 
     Raises:
-        ConfigError: ``run_dir`` holds a run with other settings or a finished run; or a
-            setting is invalid (strategy, devices).
+        ConfigError: ``run_dir`` holds a run with other settings or inputs, or a finished
+            run; another ``train`` is using it; it is not writable or the disk is too full;
+            or a setting is invalid (strategy, devices).
+        TrainingError: a loss or metric became NaN or infinite.
+        DataError: from the task's loaders.
     """
+    run_dir = Path(run_dir)
+    out, index = _output_dir(task, run_dir)
+    with RunLock(out):
+        return _train_locked(task, run_dir, out, index, callbacks)
+
+
+def _train_locked(
+    task: Task,
+    run_dir: Path,
+    out: Path,
+    index: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> keras.Model:
     cfg = task.cfg
-    strategy, out, index = _prepare_run_dir(task, Path(run_dir))
     started = time.perf_counter()
-    data = _load_and_adapt(task, Path(run_dir) / "assets", index)
-    streams = _make_streams(task, data, strategy.num_replicas_in_sync)
+    strategy = get_strategy(cfg.strategy, cfg.devices)  # first: see get_strategy
+    _prepare_run_dir(task, run_dir, out, index)
+    keras.utils.set_random_seed(cfg.seed)
+    data = _load_and_adapt(task, run_dir / "assets", index)
+    state = read_backup(out / "backup")
+    done = state.epoch if state else 0
+    streams = _make_streams(task, data, strategy.num_replicas_in_sync, done)
     with precision_policy(cfg.mixed_precision):
         model = _build_model(task, strategy, streams.steps_per_epoch)
+        check_writable(out, _model_bytes(model))
+        if state:
+            with strategy.scope():
+                restore_backup(model, out / "backup", state)
+            rewrite_history(out / "history.csv", state.logs)
+        previous_wall = state.wall_seconds if state else 0.0
         probe = None
         if cfg.grad_profile_every:  # a fixed batch of the per-replica size
             ds = task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True)
             probe = next(iter(ds))
         standard = standard_callbacks(
-            task, out, streams.steps_per_epoch * streams.global_batch, probe
+            task,
+            out,
+            streams.steps_per_epoch * streams.global_batch,
+            probe,
+            state=state,
+            wall_seconds=lambda: previous_wall + time.perf_counter() - started,
         )
-        _fit(model, streams, cfg.epochs, [*standard, *callbacks], task.fit_args(data))
+        if not (state and (state.stopped or state.epoch >= cfg.epochs)):
+            fit_args = task.fit_args(data)
+            _fit(model, streams, cfg.epochs, [*standard, *callbacks], fit_args, done)
+    _fail_on_non_finite(next(c for c in standard if isinstance(c, StopOnNonFinite)), out)
+    if (out / "best.keras").exists():  # the best epoch's weights, resumed or not
+        best = keras.models.load_model(out / "best.keras", compile=False)
+        model.set_weights(best.get_weights())
     throughput = next(c for c in standard if isinstance(c, Throughput))
     stats = {
         "train_samples_per_second": throughput.samples_per_second,
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": previous_wall + time.perf_counter() - started,
         "epochs_run": throughput.epochs,
         "replicas": strategy.num_replicas_in_sync,
         "global_batch_size": streams.global_batch,
     }
     _write_outputs(model, out, stats)
+    shutil.rmtree(out / "backup", ignore_errors=True)  # the run is complete: nothing to resume
     return model

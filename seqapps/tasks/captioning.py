@@ -148,6 +148,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     config_class = CaptioningConfig
     monitor = "val_loss"  # per-token cross-entropy of the validation captions
     monitor_mode = "min"
+    input_path_keys = ("data", "image_dir", "weights")  # weights: an .h5 file, or a name
     serving_input = tf.TensorSpec([None], tf.string, name="images")
     output_key = "captions"
     count_key = "images"
