@@ -102,7 +102,7 @@ def image_problems(paths: list[Path]) -> list[str | None]:
     for k, (path, problem) in enumerate(zip(paths, problems, strict=True)):
         if problem is None:
             stat = Path(path).stat()
-            key = (str(path), stat.st_size, stat.st_mtime_ns)
+            key = (str(Path(path).absolute()), stat.st_size, stat.st_mtime_ns)
             if key not in _DECODED:
                 todo[k] = key
     if not todo:
