@@ -336,6 +336,28 @@ def test_caption_tsv_file_is_split_by_image(tmp_path):
     assert len({p for s in ("train", "val", "test") for p in data.split(s).images}) == 20
 
 
+def test_training_data_with_broken_images_fails_naming_one_or_skips_and_counts(tmp_path, capsys):
+    """Issue #15: ``seqapps train`` on a caption file with a truncated JPEG and a JPEG
+    header followed by zeros: an error naming the first, or with skip_missing two skips."""
+    images = tmp_path / "img"
+    images.mkdir()
+    lines = []
+    for i in range(12):
+        (images / f"{i}.jpg").write_bytes(jpeg_bytes(i, size=40))
+        lines.append(f"img/{i}.jpg\ta photo number {i}")
+    for name, data in broken_jpegs().items():
+        (images / name).write_bytes(data)
+        lines.append(f"img/{name}\ta broken photo")
+    (tmp_path / "captions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data_arg = f"data={tmp_path / 'captions.tsv'}"
+    with pytest.raises(DataError, match=r"img/truncated.jpg: cannot be decoded .*skip_missing"):
+        make_task(tmp_path, data_arg).load_data()
+    data = make_task(tmp_path, data_arg, "skip_missing=true").load_data()
+    assert data.train.skipped_missing == 2
+    assert sum(len(data.split(s)) for s in ("train", "val", "test")) == 12
+    assert "captioning: skipped 2 missing or unreadable images" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
