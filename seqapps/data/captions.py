@@ -10,9 +10,10 @@ Layouts read:
 - a plain ``image_path<TAB>caption`` file, one caption per line (an image may have several
   lines); relative paths are read from the file's folder.
 
-A missing image, or a file that is not a JPEG, PNG, GIF or BMP image (checked by its first
-bytes), is an error naming it, unless ``skip_missing`` is set: then it is skipped and counted
-in ``skipped_missing``.
+A missing image, a file that is not a JPEG, PNG, GIF or BMP image (by its first bytes), or
+one TensorFlow cannot decode (a truncated JPEG, a JPEG header followed by zeros: every image
+is decoded when it is loaded, in a parallel ``tf.data`` pass) is an error naming it, unless
+``skip_missing`` is set: then it is skipped and counted in ``skipped_missing``.
 
 Example:
     >>> data = load_flickr8k("../shared/data/captioning/flickr8k")
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from seqapps.data.images import UNDECODABLE
 from seqapps.data.io import SPLITS, Splits, random_split, read_lines
 from seqapps.data.text import standardize_sentence
 from seqapps.errors import DataError
@@ -64,14 +66,64 @@ _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 
 
 def image_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be read as an image (missing, not JPEG/PNG/GIF/BMP), or None."""
+    """Why ``path`` cannot be read as an image, or None (see :func:`image_problems`)."""
+    return image_problems([path])[0]
+
+
+def _head_problem(path: Path) -> str | None:
+    """The cheap checks: the file exists, can be read and starts like an image."""
     if not path.is_file():
         return "image not found"
-    with path.open("rb") as f:
-        head = f.read(8)
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
     if not head.startswith(_MAGIC):
         return "not a JPEG, PNG, GIF or BMP image"
     return None
+
+
+# Files that decoded, by (path, size, modification time): a run's later loads skip them.
+_DECODED: set[tuple[str, int, int]] = set()
+
+
+def image_problems(paths: list[Path]) -> list[str | None]:
+    """Why each path cannot be read as an image, or None; in order.
+
+    Missing; not a JPEG, PNG, GIF or BMP image by its first bytes; or data TensorFlow
+    cannot decode (:data:`~seqapps.data.images.UNDECODABLE`: truncated, a header followed
+    by zeros, corrupt), found by decoding every image as training and serving do, in a
+    parallel ``tf.data`` pass (about 0.5 ms of CPU per Flickr8k image). A file that decoded
+    is not decoded again in this process unless its size or modification time changes.
+    """
+    problems = [_head_problem(Path(p)) for p in paths]
+    todo = {}
+    for k, (path, problem) in enumerate(zip(paths, problems, strict=True)):
+        if problem is None:
+            stat = Path(path).stat()
+            key = (str(Path(path).absolute()), stat.st_size, stat.st_mtime_ns)
+            if key not in _DECODED:
+                todo[k] = key
+    if not todo:
+        return problems
+    index = np.fromiter(todo, np.int64, len(todo))
+    ds = tf.data.Dataset.from_tensor_slices((index, [todo[k][0] for k in todo]))
+    ds = ds.map(
+        lambda k, name: (
+            k,
+            tf.shape(tf.io.decode_image(tf.io.read_file(name), 3, expand_animations=False)),
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    ds = ds.ignore_errors().map(lambda k, shape: k).batch(4096)
+    decoded = {int(k) for batch in ds for k in batch.numpy()}
+    for k, key in todo.items():
+        if k in decoded:
+            _DECODED.add(key)
+        else:
+            problems[k] = UNDECODABLE
+    return problems
 
 
 def _collect(
@@ -81,13 +133,13 @@ def _collect(
     source: Path,
     skip_missing: bool,
 ) -> CaptionedImages:
-    """Pair each image name with its captions; check the image file exists."""
-    out = CaptionedImages([], [])
+    """Pair each image name with its captions; check that each image file decodes."""
     for name in names:
         if name not in captions:
             raise DataError(source, f"image {name} has no caption")
-        path = image_dir / name
-        problem = image_problem(path)
+    paths = [image_dir / name for name in names]
+    out = CaptionedImages([], [])
+    for name, path, problem in zip(names, paths, image_problems(paths), strict=True):
         if problem:
             if skip_missing:
                 out.skipped_missing += 1
@@ -232,10 +284,10 @@ def read_image_files(names: list[str]) -> list[bytes]:
     """The bytes of each image file (``seqapps predict``).
 
     Raises:
-        DataError: a file that is missing or not a JPEG/PNG/GIF/BMP image, named.
+        DataError: the first file that is missing, not a JPEG/PNG/GIF/BMP image, or that
+            TensorFlow cannot decode (truncated, corrupt), named.
     """
-    for name in names:
-        problem = image_problem(Path(name))
+    for name, problem in zip(names, image_problems([Path(n) for n in names]), strict=True):
         if problem:
             raise DataError(name, problem)
     return [Path(name).read_bytes() for name in names]

@@ -25,7 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seqapps.data.images import decode_image, random_augment
+from seqapps.data.images import UNDECODABLE, decode_image, image_decodes, random_augment
+from seqapps.errors import DataError
 from seqapps.progress import progress_bar
 
 
@@ -48,6 +49,10 @@ def image_features(
         batch_size: images per forward pass.
         augment_seed: if set, each image is first augmented
             (:func:`~seqapps.data.images.random_augment`, seeded by this and its position).
+
+    Raises:
+        DataError: an image file that cannot be read or decoded, named (the loaders check
+            every image, so this is a file that changed after it was loaded).
     """
 
     def load(index: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
@@ -61,12 +66,33 @@ def image_features(
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     bar = progress_bar(len(images), unit="image")
     out = []
-    for pixels in ds.prefetch(tf.data.AUTOTUNE):
+    batches = iter(ds.prefetch(tf.data.AUTOTUNE))
+    while True:
+        try:
+            pixels = next(batches)
+        except StopIteration:
+            break
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
+            # Errors come in order: the broken image is in the next batch.
+            done = sum(len(o) for o in out)
+            raise _broken_image(images[done : done + batch_size] or images) from e
         maps = cnn(preprocess_fn(pixels), training=False)  # (batch, h, w, c)
         out.append(tf.reshape(maps, [tf.shape(maps)[0], -1, maps.shape[-1]]).numpy())
         bar.add(len(pixels))
     channels = cnn.output_shape[-1]
     return np.concatenate(out) if out else np.zeros((0, 0, channels), np.float32)
+
+
+def _broken_image(candidates: list[Path]) -> DataError:
+    """A DataError naming the first of ``candidates`` that cannot be read or decoded."""
+    for path in candidates:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            return DataError(path, f"cannot be read ({e.strerror or e})")
+        if not image_decodes(data):
+            return DataError(path, UNDECODABLE)
+    return DataError(candidates[0], UNDECODABLE)
 
 
 def cached_features(

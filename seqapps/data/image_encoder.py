@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.data.features import cached_features
-from seqapps.data.images import decode_image
-from seqapps.errors import ConfigError
+from seqapps.data.images import UNDECODABLE, decode_image, decode_images
+from seqapps.errors import ConfigError, DataError
 from seqapps.layers.backbones import build_backbone, calibrate_batch_norm, preprocess
 
 WEIGHTS_FILE = "backbone.weights.h5"
@@ -169,8 +169,15 @@ class ImageEncoder:
 
     # --- features --------------------------------------------------------------------
     def pixels(self, path: Path) -> np.ndarray:
-        """The image as the model sees it: ``(size, size, 3)`` float32 0..255, for plots."""
-        return decode_image(tf.io.read_file(str(path)), self.image_size).numpy()
+        """The image as the model sees it: ``(size, size, 3)`` float32 0..255, for plots.
+
+        Raises:
+            DataError: a file TensorFlow cannot decode, named.
+        """
+        try:
+            return decode_image(tf.io.read_file(str(path)), self.image_size).numpy()
+        except tf.errors.InvalidArgumentError as e:
+            raise DataError(path, UNDECODABLE) from e
 
     def features(self, images: list[Path], copy: int = 0) -> np.ndarray:
         """Backbone features ``(images, positions, channels)`` float16, from the disk cache.
@@ -231,7 +238,11 @@ class ImageEncoder:
         return lookup
 
     def decode_pixels(self, images: tf.Tensor) -> tf.Tensor:
-        """Encoded image bytes ``(batch,)`` -> preprocessed pixels ``(batch, s, s, 3)``."""
+        """Encoded image bytes ``(batch,)`` -> preprocessed pixels ``(batch, s, s, 3)``.
+
+        Fails (``InvalidArgumentError``) on an image TensorFlow cannot decode: for images
+        the loaders checked. :meth:`encode_checked` is the variant that cannot fail.
+        """
         size = self.image_size
         pixels = tf.map_fn(
             lambda data: decode_image(data, size),
@@ -244,7 +255,22 @@ class ImageEncoder:
         """Encoded image bytes ``(batch,)`` -> features ``(batch, positions, channels)``.
 
         The whole image side in TF ops (decode, resize, preprocessing, backbone): what the
-        SavedModel runs. Traceable.
+        SavedModel runs. Traceable. Fails on an image TensorFlow cannot decode; see
+        :meth:`encode_checked`.
         """
-        maps = self.backbone(self.decode_pixels(images), training=False)
+        return self._encode(self.decode_pixels(images))
+
+    def encode_checked(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Encoded image bytes ``(batch,)`` -> features and ``decoded`` ``(batch,)`` bool.
+
+        :meth:`encode_bytes` that never fails on a broken image: one TensorFlow cannot
+        decode has ``decoded`` False and the features of a black image
+        (:func:`seqapps.data.images.decode_images`); the others' features are those of
+        :meth:`encode_bytes`. What the SavedModel runs.
+        """
+        pixels, decoded = decode_images(images, self.image_size)
+        return self._encode(preprocess(self.name)(pixels)), decoded
+
+    def _encode(self, pixels: tf.Tensor) -> tf.Tensor:
+        maps = self.backbone(pixels, training=False)
         return tf.reshape(maps, [tf.shape(maps)[0], -1, maps.shape[-1]])

@@ -17,7 +17,9 @@ evaluation and the SavedModel always use the same encoder. With ``fine_tune=N``
 the backbone's last ``N`` layers train with the decoder instead: the model then takes
 pixels, and its own (trained) backbone replaces the saved one for evaluation and export.
 The SavedModel holds the whole encoder: ``serving_default`` takes encoded JPEG/PNG bytes
-and returns captions.
+and returns ``captions`` and ``decoded``; an image it cannot decode (truncated, corrupt)
+gets an empty caption and ``decoded`` False, and the other images of its batch are
+captioned as without it. Every path reads a JPEG as viewed: its EXIF orientation applied.
 
 Example:
     >>> from seqapps.tasks.captioning import CaptioningConfig, CaptioningTask
@@ -380,6 +382,19 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         """Encoded image bytes -> features, with the backbone ``model`` was trained with."""
         return self.encoder_for(model).encode_bytes(images)
 
+    def serve(self, model: keras.Model, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Encoded images ``(batch,)`` -> ``captions`` ``(batch,)`` and ``decoded`` ``(batch,)``.
+
+        A broken image (one TensorFlow cannot decode: truncated, a header followed by
+        zeros, not an image) does not fail the batch: its caption is ``""`` and its
+        ``decoded`` False; every other image gets the caption it gets without it. (A batch
+        op cannot leave a row out, and an error would lose the other captions.)
+        """
+        features, decoded = self.encoder_for(model).encode_checked(inputs)
+        tokens, _ = self.decode(model, features, self.cfg.beam_width)
+        captions = tf.where(decoded, self.to_text(tokens), "")
+        return {self.output_key: captions, "decoded": decoded}
+
     def resources(self, model: keras.Model) -> list:
         """The backbone the SavedModel runs (the model's own when fine-tuned)."""
         return [self.encoder_for(model).backbone]
@@ -468,7 +483,8 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         """Image file paths -> their bytes as a ``(batch,)`` string tensor.
 
         Raises:
-            DataError: a file that is missing or not a JPEG/PNG/GIF/BMP image.
+            DataError: a file that is missing, not a JPEG/PNG/GIF/BMP image, or that
+                TensorFlow cannot decode (truncated, corrupt), named.
         """
         return tf.constant(read_image_files(inputs), tf.string)
 

@@ -1,19 +1,36 @@
 """Captioned-image loaders: Flickr8k, COCO JSON, image<TAB>caption files, and bad input."""
 
+import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from seqapps.data.captions import (
+    image_problems,
     load_flickr8k,
     read_caption_tsv,
     read_coco_captions,
     read_flickr8k_captions,
+    read_image_files,
 )
 from seqapps.errors import DataError
 
-FAKE_JPEG = b"\xff\xd8\xff\xe0 not a whole JPEG: the loaders only read the header"
+
+def encoded(fmt: str = "JPEG", seed: int = 0) -> bytes:
+    """A small random image: the loaders decode every image they load."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (24, 32, 3), np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt)
+    return out.getvalue()
+
+
+JPEG = encoded()
+# The two broken JPEGs of issue #15: both start like a JPEG, and TensorFlow decodes neither.
+TRUNCATED_JPEG = JPEG[: len(JPEG) // 2]
+HEADER_AND_ZEROS = JPEG[:200] + bytes(4000)
 FLICKR8K = Path(__file__).resolve().parents[2].parent / "shared/data/captioning/flickr8k"
 
 
@@ -26,7 +43,7 @@ def make_flickr8k(root: Path, missing: str | None = None) -> Path:
         )
         for n in names:
             if n != missing:
-                (root / "images" / f"{n}.jpg").write_bytes(FAKE_JPEG)
+                (root / "images" / f"{n}.jpg").write_bytes(JPEG)
             # Out of order on purpose: captions are sorted by their #n.
             lines += [f"{n}.jpg#1\t{n} second .", f"{n}.jpg#0\t{n} first ."]
     (root / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -56,6 +73,53 @@ def test_a_file_that_is_not_an_image_is_an_error_naming_it(tmp_path):
     assert load_flickr8k(tmp_path, skip_missing=True).val.skipped_missing == 1
 
 
+@pytest.mark.parametrize(
+    "data", [TRUNCATED_JPEG, HEADER_AND_ZEROS, JPEG[:-2]], ids=["truncated", "zeros", "no-eoi"]
+)
+def test_an_image_that_does_not_decode_is_an_error_naming_it_or_a_counted_skip(tmp_path, data):
+    """Issue #15: a JPEG header passes the first-bytes check; the decode check names it."""
+    make_flickr8k(tmp_path)
+    (tmp_path / "images" / "b.jpg").write_bytes(data)
+    with pytest.raises(
+        DataError,
+        match=r"images/b.jpg: cannot be decoded \(truncated or corrupt image\) \(skip_missing",
+    ):
+        load_flickr8k(tmp_path)
+    data = load_flickr8k(tmp_path, skip_missing=True)
+    assert data.train.images == [tmp_path / "images" / "a.jpg"]
+    assert data.train.skipped_missing == 1 and data.val.skipped_missing == 0
+    assert len(data.val) == len(data.test) == 1
+
+
+def test_image_problems_in_order_and_a_repaired_file_is_checked_again(tmp_path):
+    names = ["good.jpg", "cut.jpg", "zeros.jpg", "text.jpg", "none.jpg", "good.png"]
+    contents = [JPEG, TRUNCATED_JPEG, HEADER_AND_ZEROS, b"<html>", None, encoded("PNG")]
+    for name, data in zip(names, contents, strict=True):
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+    undecodable = "cannot be decoded (truncated or corrupt image)"
+    assert image_problems([tmp_path / n for n in names]) == [
+        None,
+        undecodable,
+        undecodable,
+        "not a JPEG, PNG, GIF or BMP image",
+        "image not found",
+        None,
+    ]
+    (tmp_path / "cut.jpg").write_bytes(encoded(seed=1))  # repaired: decoded again
+    assert image_problems([tmp_path / "cut.jpg"]) == [None]
+    (tmp_path / "good.jpg").write_bytes(TRUNCATED_JPEG)  # broken since it last decoded
+    assert image_problems([tmp_path / "good.jpg"]) == [undecodable]
+
+
+def test_read_image_files_names_a_broken_image(tmp_path):
+    (tmp_path / "ok.jpg").write_bytes(JPEG)
+    (tmp_path / "cut.jpg").write_bytes(TRUNCATED_JPEG)
+    assert read_image_files([str(tmp_path / "ok.jpg")]) == [JPEG]
+    with pytest.raises(DataError, match=r"cut.jpg: cannot be decoded \(truncated or corrupt"):
+        read_image_files([str(tmp_path / "ok.jpg"), str(tmp_path / "cut.jpg")])
+
+
 def test_bad_caption_lines_name_the_line(tmp_path):
     path = tmp_path / "tokens.txt"
     path.write_text("a.jpg#0\tfine\na.jpg caption without tab\n", encoding="utf-8")
@@ -68,8 +132,8 @@ def test_bad_caption_lines_name_the_line(tmp_path):
 
 
 def test_caption_tsv_groups_captions_per_image(tmp_path):
-    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n fake")
-    (tmp_path / "y.jpg").write_bytes(FAKE_JPEG)
+    (tmp_path / "x.png").write_bytes(encoded("PNG"))
+    (tmp_path / "y.jpg").write_bytes(JPEG)
     tsv = tmp_path / "caps.tsv"
     tsv.write_text("x.png\ta cat\ny.jpg\ta dog\nx.png\ta small cat\n\n", encoding="utf-8")
     got = read_caption_tsv(tsv)
@@ -79,7 +143,7 @@ def test_caption_tsv_groups_captions_per_image(tmp_path):
 
 def test_coco_json(tmp_path):
     (tmp_path / "img").mkdir()
-    (tmp_path / "img" / "1.jpg").write_bytes(FAKE_JPEG)
+    (tmp_path / "img" / "1.jpg").write_bytes(JPEG)
     doc = {
         "images": [{"id": 7, "file_name": "1.jpg"}, {"id": 8, "file_name": "2.jpg"}],
         "annotations": [{"image_id": 7, "caption": " A bus. "}, {"image_id": 7, "caption": "x"}],

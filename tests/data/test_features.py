@@ -3,9 +3,11 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from seqapps.data.features import cached_features, image_features
+from seqapps.errors import DataError
 from seqapps.layers.backbones import build_backbone, preprocess
 
 
@@ -37,3 +39,17 @@ def test_cache_equals_on_the_fly_and_is_reused(tmp_path):
     fewer = cached_features(cnn, fn, paths[:3], image_size=64, cache=cache, settings=settings)
     assert fewer.shape[0] == 3  # another image list: rebuilt
     assert not list(cache.parent.glob("*.tmp"))
+
+
+def test_an_image_broken_after_loading_is_named_not_a_bare_tf_error(tmp_path):
+    """Issue #15: the extraction pass names the file (the loaders checked it earlier)."""
+    paths = write_images(tmp_path)
+    data = paths[3].read_bytes()
+    paths[3].write_bytes(data[: len(data) // 2])  # truncated
+    cnn = build_backbone("mobilenet", alpha=0.25, weights=None, image_size=32)
+    fn = preprocess("mobilenet")
+    with pytest.raises(DataError, match=r"3.jpg: cannot be decoded \(truncated or corrupt"):
+        image_features(cnn, fn, paths, image_size=32, batch_size=2)
+    paths[3].unlink()
+    with pytest.raises(DataError, match=r"3.jpg: cannot be read"):
+        cached_features(cnn, fn, paths, image_size=32, cache=tmp_path / "c", settings={})

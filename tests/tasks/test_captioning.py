@@ -7,9 +7,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageOps
 
 from seqapps import config as config_lib
+from seqapps.cli import main
 from seqapps.errors import ConfigError, DataError
 from seqapps.export import export, predict
 from seqapps.layers.decoding import beam_search, greedy_decode
@@ -246,6 +247,78 @@ def test_predict_names_a_missing_or_broken_image(runs, tmp_path):
         predict(path, [str(tmp_path / "nothing.jpg")])
 
 
+def broken_jpegs() -> dict[str, bytes]:
+    """Issue #15's broken images: a truncated JPEG and a JPEG header followed by zeros."""
+    data = jpeg_bytes(5)
+    return {"truncated.jpg": data[: len(data) // 2], "zeros.jpg": data[:300] + bytes(5000)}
+
+
+@pytest.mark.parametrize("name", ["truncated.jpg", "zeros.jpg"])
+def test_predict_names_an_image_that_does_not_decode_in_one_line(runs, tmp_path, capsys, name):
+    path = runs.export("captioning")
+    good, broken = tmp_path / "good.jpg", tmp_path / name
+    good.write_bytes(jpeg_bytes(0))
+    broken.write_bytes(broken_jpegs()[name])
+    with pytest.raises(DataError, match=rf"{name}: cannot be decoded \(truncated or corrupt"):
+        predict(path, [str(good), str(broken)])
+    assert main(["predict", str(path), str(good), str(broken)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and name in err and "Traceback" not in err, err
+
+
+def test_saved_model_batch_with_a_broken_image_keeps_the_other_captions(runs):
+    """A broken image gets an empty caption and decoded=False; the others are unchanged."""
+    serve = tf.saved_model.load(str(runs.export("captioning"))).signatures["serving_default"]
+    good = [jpeg_bytes(0), jpeg_bytes(1, fmt="PNG"), jpeg_bytes(2, size=300)]
+    alone = serve(images=tf.constant(good))
+    assert alone["decoded"].numpy().all()
+    broken = list(broken_jpegs().values())
+    mixed = serve(images=tf.constant([good[0], broken[0], good[1], b"", broken[1], good[2]]))
+    assert mixed["decoded"].numpy().tolist() == [True, False, True, False, False, True]
+    captions = mixed["captions"].numpy().tolist()
+    assert captions[1] == captions[3] == captions[4] == b""
+    assert [captions[i] for i in (0, 2, 5)] == alone["captions"].numpy().tolist()
+    nothing = serve(images=tf.constant(broken))  # a batch of broken images only
+    assert nothing["captions"].numpy().tolist() == [b"", b""]
+    assert not nothing["decoded"].numpy().any()
+
+
+def test_exif_orientation_reaches_the_features_and_the_saved_model(runs, run_dir, tmp_path):
+    """A photo stored landscape with Orientation=6 is encoded as its upright (viewed) copy.
+
+    The viewed copy is a lossless PNG of the JPEG's pixels turned upright, so features and
+    captions must match exactly (test_images checks the turn against Pillow).
+    """
+    task, model = load_run(run_dir)
+    y, x = np.mgrid[0:40, 0:64]
+    pixels = np.stack([x * 4, y * 6, 255 - x * 2], axis=-1).astype(np.uint8)  # smooth, lopsided
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    tagged = io.BytesIO()
+    Image.fromarray(pixels).save(tagged, "JPEG", exif=exif.tobytes(), quality=95)
+    tagged = tagged.getvalue()
+    stored = tf.io.decode_jpeg(tagged, channels=3)  # TF ignores EXIF: as stored
+    upright = tf.image.rot90(stored, 3)  # 90 degrees clockwise
+    as_viewed = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(tagged))), np.float32)
+    assert upright.shape == as_viewed.shape == (64, 40, 3)
+    assert np.abs(upright.numpy() - as_viewed).mean() < 2  # Pillow's decoder, a few levels off
+    viewed = tf.io.encode_png(upright).numpy()
+    paths = [tmp_path / "tagged.jpg", tmp_path / "viewed.png", tmp_path / "stored.png"]
+    for path, data in zip(paths, (tagged, viewed, tf.io.encode_png(stored).numpy()), strict=True):
+        path.write_bytes(data)
+    encoder = task.encoder_for(model)
+    np.testing.assert_array_equal(encoder.pixels(paths[0]), encoder.pixels(paths[1]))
+    assert np.abs(encoder.pixels(paths[0]) - encoder.pixels(paths[2])).mean() > 30
+    cached = np.asarray(task.features(paths), np.float32)  # the feature cache's pass
+    np.testing.assert_array_equal(cached[0], cached[1])
+    serve = tf.saved_model.load(str(runs.export("captioning"))).signatures["serving_default"]
+    out = serve(images=tf.constant([tagged, viewed]))
+    np.testing.assert_array_equal(
+        task.image_features(tf.constant([tagged])), task.image_features(tf.constant([viewed]))
+    )
+    assert out["decoded"].numpy().all() and out["captions"][0] == out["captions"][1]
+
+
 def test_caption_tsv_file_is_split_by_image(tmp_path):
     images = tmp_path / "img"
     images.mkdir()
@@ -261,6 +334,28 @@ def test_caption_tsv_file_is_split_by_image(tmp_path):
         for image, captions in zip(part.images, part.captions, strict=True):
             assert captions == [f"a photo number {image.stem}", "another caption"]
     assert len({p for s in ("train", "val", "test") for p in data.split(s).images}) == 20
+
+
+def test_training_data_with_broken_images_fails_naming_one_or_skips_and_counts(tmp_path, capsys):
+    """Issue #15: ``seqapps train`` on a caption file with a truncated JPEG and a JPEG
+    header followed by zeros: an error naming the first, or with skip_missing two skips."""
+    images = tmp_path / "img"
+    images.mkdir()
+    lines = []
+    for i in range(12):
+        (images / f"{i}.jpg").write_bytes(jpeg_bytes(i, size=40))
+        lines.append(f"img/{i}.jpg\ta photo number {i}")
+    for name, data in broken_jpegs().items():
+        (images / name).write_bytes(data)
+        lines.append(f"img/{name}\ta broken photo")
+    (tmp_path / "captions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data_arg = f"data={tmp_path / 'captions.tsv'}"
+    with pytest.raises(DataError, match=r"img/truncated.jpg: cannot be decoded .*skip_missing"):
+        make_task(tmp_path, data_arg).load_data()
+    data = make_task(tmp_path, data_arg, "skip_missing=true").load_data()
+    assert data.train.skipped_missing == 2
+    assert sum(len(data.split(s)) for s in ("train", "val", "test")) == 12
+    assert "captioning: skipped 2 missing or unreadable images" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
