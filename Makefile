@@ -51,7 +51,7 @@ test: $(VENV)/.stamp-test
 
 ## make test-all: everything but `large`, the slow checks included (what CI runs).
 test-all: $(VENV)/.stamp-test
-	$(PY) -m pytest $(XDIST) -m "not large" $(ARGS)
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest $(XDIST) -m "not large" $(ARGS)
 
 ## make coverage: the default suite with line coverage of seqapps/ (pytest-cov).
 coverage: $(VENV)/.stamp-test

@@ -197,19 +197,31 @@ def read_coco_captions(
         DataError: not JSON, missing keys, or an annotation for an unknown image id.
     """
     json_path = Path(json_path)
+    if not json_path.is_file():
+        raise DataError(json_path, "file not found")
+    raw = json_path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # BOM or not
     try:
-        doc = json.loads(Path(json_path).read_text(encoding="utf-8-sig"))  # BOM or not
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(
+            json_path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x})", line=line
+        ) from None
+    except json.JSONDecodeError as e:
+        raise DataError(json_path, f"not JSON ({e.msg}, column {e.colno})", line=e.lineno) from None
+    try:
         files = {im["id"]: im["file_name"] for im in doc["images"]}
-        annotations = doc["annotations"]
-    except FileNotFoundError as e:
-        raise DataError(json_path, "file not found") from e
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DataError(json_path, f"not a COCO captions file ({e!r})") from e
+        annotations = list(doc["annotations"])
+    except (KeyError, TypeError) as e:
+        raise DataError(json_path, f"not a COCO captions file (no {e})") from None
+    if not all(isinstance(f, str) and f for f in files.values()):
+        raise DataError(json_path, "not a COCO captions file (an image without a file_name)")
     captions: dict[str, list[str]] = {}
     for i, ann in enumerate(annotations):
-        if ann.get("image_id") not in files or not isinstance(ann.get("caption"), str):
+        image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        if image_id not in files or not isinstance(ann.get("caption"), str):
             raise DataError(json_path, f"annotation {i}: unknown image_id or no caption")
-        captions.setdefault(files[ann["image_id"]], []).append(ann["caption"].strip())
+        captions.setdefault(files[image_id], []).append(ann["caption"].strip())
     names = [files[i] for i in sorted(files) if files[i] in captions]
     return _collect(names, captions, Path(image_dir), json_path, skip_missing)
 
