@@ -77,6 +77,7 @@ def rows(outputs: dict) -> set[int]:
 @example(batch=[])
 @example(batch=[""])
 @example(batch=BATCH_257)
+@example(batch=[b"\xff\xfe not UTF-8 \xc3", b"fine"])  # a client may send any bytes
 def test_text_serving_answers_every_row(servers, name, batch):
     out = servers[name].serving_default(tf.constant(batch, tf.string))
     assert rows(out) == {len(batch)}
