@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from seqapps import config as config_lib
-from seqapps.errors import ConfigError
+from seqapps.errors import ConfigError, TrainingError
 from seqapps.task import Task
 
 
@@ -29,13 +30,27 @@ def load_task(run_dir: str | Path) -> Task:
 
 
 def load_run(run_dir: str | Path) -> tuple[Task, keras.Model]:
-    """Return the run's Task (assets loaded) and its best model."""
+    """Return the run's Task (assets loaded) and its best model.
+
+    Raises:
+        ConfigError: no ``config.yaml`` or no ``best.keras``.
+        TrainingError: ``best.keras`` holds NaN or infinite weights (a diverged model, e.g.
+            saved by an older version or by hand): evaluating it would print NaN scores or,
+            worse, finite but meaningless ones (an argmax over NaN picks class 0).
+    """
     run_dir = Path(run_dir)
     task = load_task(run_dir)
     best = run_dir / "best.keras"
     if not best.is_file():
         raise ConfigError(f"{run_dir}: no best.keras; the run has not finished an epoch yet")
-    return task, keras.models.load_model(best, compile=False)
+    model = keras.models.load_model(best, compile=False)
+    bad = [w.path for w in model.weights if not np.isfinite(np.asarray(w)).all()]
+    if bad:
+        raise TrainingError(
+            f"{best}: {len(bad)} weight tensors hold NaN or infinite values ({bad[0]}, ...); "
+            "the model diverged: retrain into a new --run-dir"
+        )
+    return task, model
 
 
 def metrics_path(run_dir: str | Path, split: str) -> Path:

@@ -188,3 +188,19 @@ def _with_poison(monkeypatch):
         return [Poison(0), *original(*args, **kwargs)]
 
     return poisoned
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_a_diverged_best_model_is_refused_not_scored(runs, tmp_path, capsys, command):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs.get("sentiment").run_dir, run_dir)
+    model = keras.models.load_model(run_dir / "best.keras", compile=False)
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.save(run_dir / "best.keras")
+    extra = ["--out", str(tmp_path / "models")] if command == "export" else []
+    assert cli.main([command, str(run_dir), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NaN or infinite" in err[0], err
+    assert not (run_dir / "metrics.json").exists() and not (tmp_path / "models").exists()
