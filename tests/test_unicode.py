@@ -124,3 +124,20 @@ def test_servers_read_nfd_and_unicode_spaces_as_python_does(name, runs):
         out = loaded.serving_default(tf.constant(["New\u00a0York"]))
         assert out["lengths"].numpy().tolist() == [2]
         assert [t.decode() for t in out["tokens"].numpy()[0]] == ["New", "York"]
+
+
+def test_coco_captions_are_nfc(tmp_path):
+    """json.loads keeps NFD as typed: the COCO reader normalises as read_lines does."""
+    import json
+
+    from PIL import Image
+
+    from seqapps.data.captions import read_coco_captions
+
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(tmp_path / "a.png")
+    doc = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "annotations": [{"image_id": 1, "caption": f"ein {NFD_GIRL} lacht"}],
+    }
+    (tmp_path / "c.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert read_coco_captions(tmp_path / "c.json", tmp_path).captions == [["ein Mädchen lacht"]]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -221,7 +222,9 @@ def read_coco_captions(
         image_id = ann.get("image_id") if isinstance(ann, dict) else None
         if image_id not in files or not isinstance(ann.get("caption"), str):
             raise DataError(json_path, f"annotation {i}: unknown image_id or no caption")
-        captions.setdefault(files[image_id], []).append(ann["caption"].strip())
+        # NFC, as read_lines gives every other loader (json.loads keeps NFD as typed).
+        caption = unicodedata.normalize("NFC", ann["caption"].strip())
+        captions.setdefault(files[image_id], []).append(caption)
     names = [files[i] for i in sorted(files) if files[i] in captions]
     return _collect(names, captions, Path(image_dir), json_path, skip_missing)
 
