@@ -267,17 +267,11 @@ def _import_tensorflow_quietly() -> None:
     # Level 3 also silences later C++ logs, e.g. the failed cuInit on machines without GPUs.
     if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") != "3":
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    from seqapps.quiet import c_stderr_silenced
 
+    with c_stderr_silenced():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
 
 if __name__ == "__main__":
     sys.exit(main())

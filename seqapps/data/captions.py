@@ -35,6 +35,7 @@ from seqapps.data.images import UNDECODABLE
 from seqapps.data.io import SPLITS, Splits, random_split, read_lines
 from seqapps.data.text import standardize_sentence
 from seqapps.errors import DataError
+from seqapps.quiet import c_stderr_silenced
 
 
 @dataclasses.dataclass
@@ -118,7 +119,8 @@ def image_problems(paths: list[Path]) -> list[str | None]:
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     ds = ds.ignore_errors().map(lambda k, shape: k).batch(4096)
-    decoded = {int(k) for batch in ds for k in batch.numpy()}
+    with c_stderr_silenced():  # libjpeg's own warnings: the DataError names the file
+        decoded = {int(k) for batch in ds for k in batch.numpy()}
     for k, key in todo.items():
         if k in decoded:
             _DECODED.add(key)

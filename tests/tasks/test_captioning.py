@@ -254,15 +254,17 @@ def broken_jpegs() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("name", ["truncated.jpg", "zeros.jpg"])
-def test_predict_names_an_image_that_does_not_decode_in_one_line(runs, tmp_path, capsys, name):
+def test_predict_names_an_image_that_does_not_decode_in_one_line(runs, tmp_path, capfd, name):
+    # capfd, not capsys: libjpeg writes its own warnings to file descriptor 2.
     path = runs.export("captioning")
     good, broken = tmp_path / "good.jpg", tmp_path / name
     good.write_bytes(jpeg_bytes(0))
     broken.write_bytes(broken_jpegs()[name])
     with pytest.raises(DataError, match=rf"{name}: cannot be decoded \(truncated or corrupt"):
         predict(path, [str(good), str(broken)])
+    capfd.readouterr()
     assert main(["predict", str(path), str(good), str(broken)]) != 0
-    err = capsys.readouterr().err.strip()
+    err = capfd.readouterr().err.strip()
     assert err.count("\n") == 0 and name in err and "Traceback" not in err, err
 
 
