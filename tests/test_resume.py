@@ -53,6 +53,7 @@ def uninterrupted(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow  # trains two or three times: make test-all
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(uninterrupted, tmp_path):
     with pytest.raises(RuntimeError, match="killed"):
         train(make_task(*RANDOM), tmp_path, callbacks=[Interrupt(at=0)])
@@ -64,6 +65,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(uninterrupted, tmp
     assert stats["epochs_run"] == 3  # both processes' epochs, not the second one's only
 
 
+@pytest.mark.slow  # trains two or three times: make test-all
 def test_kill_while_writing_the_backup_keeps_the_previous_one(uninterrupted, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="killed"):
         train(make_task(*RANDOM), tmp_path, callbacks=[Interrupt(at=0)])
@@ -117,6 +119,7 @@ def test_unwritable_run_directory_is_one_line(tmp_path, monkeypatch):
         train(make_task("epochs=1"), tmp_path / "run")
 
 
+@pytest.mark.slow  # trains two or three times: make test-all
 def test_failed_start_does_not_block_the_corrected_command(tmp_path):
     from seqapps.errors import DataError
 
@@ -126,6 +129,7 @@ def test_failed_start_does_not_block_the_corrected_command(tmp_path):
     assert (tmp_path / "run" / "train_stats.json").exists()
 
 
+@pytest.mark.slow  # trains two or three times: make test-all
 def test_changed_data_files_are_refused_like_a_changed_config(tmp_path):
     data = tmp_path / "tweets.csv"
     rows = ["text,label"] + [
@@ -160,7 +164,9 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path):
     assert path.read_bytes() == b"old" and list(tmp_path.iterdir()) == [path]
 
 
-@pytest.mark.parametrize("at, best_kept", [(0, False), (1, True)])
+@pytest.mark.parametrize(
+    "at, best_kept", [(0, False), pytest.param(1, True, marks=pytest.mark.slow)]
+)
 def test_nan_loss_fails_the_run_without_a_nan_best_model(tmp_path, at, best_kept):
     with pytest.raises(TrainingError, match=f"epoch {at + 1}, batch 1: the loss is nan"):
         train(make_task("epochs=3"), tmp_path, callbacks=[Poison(at)])
@@ -196,6 +202,7 @@ def test_a_diverged_best_model_is_refused_not_scored(runs, tmp_path, capsys, com
 
     run_dir = tmp_path / "run"
     shutil.copytree(runs.get("sentiment").run_dir, run_dir)
+    (run_dir / "metrics.json").unlink(missing_ok=True)  # other tests may have evaluated it
     model = keras.models.load_model(run_dir / "best.keras", compile=False)
     model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
     model.save(run_dir / "best.keras")
