@@ -84,6 +84,7 @@ def test_train_writes_the_run_directory(tmp_path):
     np.testing.assert_allclose(model(ids), best(ids), rtol=1e-5)
 
 
+@pytest.mark.slow  # over 10 s on 2 cores; kept in make test-all
 def test_mirrored_on_two_logical_cpus(tmp_path):
     train(make_task("strategy=mirrored", "devices=CPU:0,CPU:1", "epochs=1"), tmp_path)
     stats = json.loads((tmp_path / "train_stats.json").read_text())
@@ -112,6 +113,7 @@ def test_refuses_other_settings_and_finished_runs(tmp_path):
         train(make_task("epochs=2"), tmp_path)
 
 
+@pytest.mark.slow  # over 10 s on 2 cores; kept in make test-all
 def test_same_seed_same_model(tmp_path):
     a = train(make_task("epochs=1", "seed=3"), tmp_path / "a")
     b = train(make_task("epochs=1", "seed=3"), tmp_path / "b")
@@ -138,6 +140,7 @@ def test_gradient_profile_logging_from_the_config(tmp_path):
     assert ("grad_profile/distance_0", 2) in logged and all(step == 2 for _, step in logged)
 
 
+@pytest.mark.slow  # over 10 s on 2 cores; kept in make test-all
 def test_learning_rate_decays_per_epoch(tmp_path):
     from seqapps.trainer import learning_rate
 

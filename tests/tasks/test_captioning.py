@@ -215,6 +215,7 @@ def test_beam_of_width_one_equals_greedy_on_the_trained_decoder(run_dir):
     np.testing.assert_array_equal(task.decode(model, features, beam_width=1)[0], greedy)
 
 
+@pytest.mark.slow  # over 10 s on 2 cores; kept in make test-all
 def test_export_round_trip_on_jpeg_and_png_bytes(runs, run_dir, tmp_path):
     task, model = load_run(run_dir)
     path = runs.export("captioning")

@@ -175,6 +175,7 @@ def test_learns_in_four_small_epochs(tmp_path):
     assert metrics["chrf"] > 4.0 and 1.0 < metrics["perplexity"] < 200
 
 
+@pytest.mark.slow  # over 10 s on 2 cores; kept in make test-all
 def test_export_round_trip_on_raw_strings(runs, run_dir):
     task, model = load_run(run_dir)
     path = runs.export("translation")
