@@ -21,6 +21,8 @@ examples:
   seqapps export runs/sent --out saved_models/sentiment
   seqapps predict saved_models/sentiment "what a great day"
   seqapps run sentiment data=../shared/data/sentiment/tweeteval/sentiment
+  seqapps tune ner max_train_samples=3000 --trials 20 --budget 60 --out runs/tune-ner
+  seqapps train ner --config runs/tune-ner/best.yaml
 """
 
 
@@ -62,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--out", help="output directory (default runs/diagnose-TASK)")
     q.add_argument("--batches", type=int, default=4, help="fixed batches measured")
     q.add_argument("--steps", type=int, default=200, help="training steps between measures")
+    q = sub.add_parser(
+        "tune", help="hyperparameter search on the validation split (Optuna); resumable"
+    )
+    q.add_argument("task", help="task name, e.g. ner")
+    q.add_argument("overrides", nargs="*", metavar="key=value", help="fixed settings")
+    q.add_argument("--config", help="YAML config the trials start from")
+    q.add_argument("--trials", type=int, default=20, help="most trials (default 20)")
+    q.add_argument("--budget", type=float, default=60.0, help="minutes of search (default 60)")
+    q.add_argument("--out", help="search directory (default runs/tune-TASK); rerun to resume")
+    q.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     q = sub.add_parser("config", help="print a task's config keys and defaults as YAML")
     q.add_argument("task")
     q = sub.add_parser("run", help="train, evaluate on test and export, in one go")
@@ -187,6 +199,28 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"plot and numbers: {out / 'gradient_profile.png'}, {out / 'gradient_profile.json'}"
             )
+        elif args.command == "tune":
+            from seqapps.tasks import get_task_class
+            from seqapps.tune import tune
+
+            out = Path(args.out or f"runs/tune-{args.task}")
+            result = tune(
+                get_task_class(args.task),
+                out,
+                config_file=args.config,
+                overrides=args.overrides,
+                trials=args.trials,
+                budget_minutes=args.budget,
+                seed=args.seed,
+            )
+            print(
+                f"best {result['monitor']} {result['best_value']:.4f} (trial "
+                f"{result['best_trial']} of {result['trials']}, {result['seconds'] / 60:.1f} min)"
+            )
+            print(
+                f"trials: {out / 'trials.csv'}; retrain: seqapps train {args.task} "
+                f"--config {out / 'best.yaml'}"
+            )
         elif args.command == "config":
             from seqapps import config as config_lib
             from seqapps.tasks import get_task_class
@@ -272,6 +306,7 @@ def _import_tensorflow_quietly() -> None:
     with c_stderr_silenced():
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
+
 
 if __name__ == "__main__":
     sys.exit(main())

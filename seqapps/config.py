@@ -13,11 +13,12 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 
 from seqapps.errors import ConfigError
+from seqapps.space import Choice, FloatRange, IntRange
 
 CellName = Literal["simple_rnn", "lstm", "gru"]
 
@@ -79,6 +80,12 @@ class TrainConfig(CheckedConfig):
     val_fraction: float = 0.1
     test_fraction: float = 0.1
 
+    # What `seqapps tune` may vary (seqapps.space); a task's config adds its own.
+    search_space: ClassVar[dict[str, Any]] = {
+        "learning_rate": FloatRange(1e-4, 3e-3, log=True),
+        "batch_size": Choice((16, 32, 64, 128)),
+    }
+
     def split_args(self) -> dict[str, Any]:
         """``val_fraction``, ``test_fraction`` and ``seed``: what a file loader splits by."""
         return {
@@ -123,6 +130,12 @@ class RecurrentConfig(CheckedConfig):
     bidirectional: bool = True
     # Dropout between recurrent layers (not inside the cell: that would leave cuDNN).
     dropout: float = 0.3
+
+    search_space: ClassVar[dict[str, Any]] = {
+        "units": IntRange(32, 256, log=True),
+        "layers": IntRange(1, 2),
+        "dropout": FloatRange(0.0, 0.6),
+    }
 
     def stack_args(self) -> dict[str, Any]:
         """The keyword arguments of :func:`seqapps.layers.recurrent_stack` set by this config."""

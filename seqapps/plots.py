@@ -203,3 +203,21 @@ def plot_image_attention(
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_search(
+    numbers: list[int], values: list[float], maximize: bool, metric: str, path: str | Path
+) -> None:
+    """A hyperparameter search: each completed trial's value and the best so far."""
+    best, running = [], None
+    for v in values:
+        running = v if running is None else (max if maximize else min)(running, v)
+        best.append(running)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(numbers, values, "o", label="completed trial")
+    ax.step(numbers, best, where="post", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} (validation)")
+    ax.legend()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -57,6 +58,7 @@ from seqapps.layers.backbones import BACKBONES
 from seqapps.layers.seq2seq import AttentionPenalty, FeatureEncoder
 from seqapps.metrics import corpus_bleu
 from seqapps.plots import plot_caption_grid, plot_image_attention
+from seqapps.space import IntRange
 from seqapps.task import Bucketing, DataSource, write_lines
 from seqapps.tasks.seq2seq import (
     ScoreColumn,
@@ -101,6 +103,10 @@ class CaptioningConfig(Seq2SeqConfig, RecurrentConfig, TrainConfig):
     feature_cache: str = ""
     # Size of each projected feature position (the decoder attends over these).
     feature_units: int = 256
+    search_space: ClassVar[dict[str, Any]] = {
+        "feature_units": IntRange(128, 512, log=True),
+        "epochs": IntRange(5, 15),
+    }
     # Weight of the doubly-stochastic attention penalty (Xu et al. 2015), 0 = off.
     attention_penalty: float = 0.0
     # Overrides of the decoder defaults: the configuration measured on Flickr8k

@@ -24,7 +24,7 @@ import csv
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import keras
 import numpy as np
@@ -38,6 +38,7 @@ from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import PinballLoss, forecast_scores
 from seqapps.plots import plot_forecasts, plot_horizon_errors
 from seqapps.progress import progress_bar
+from seqapps.space import Choice, IntRange
 from seqapps.task import DataSource, Task, read_json, write_json
 
 INPUT_FIELDS = {"close": [3], "ohlc": [0, 1, 2, 3], "ohlcv": [0, 1, 2, 3, 4]}
@@ -56,6 +57,10 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
     # Trading days of history the model reads, and trading days it forecasts.
     window: int = 60
     horizon: int = 5
+    search_space: ClassVar[dict[str, Any]] = {
+        "window": Choice((20, 40, 60, 90)),
+        "epochs": IntRange(4, 15),
+    }
     # Price columns the model reads (and the SavedModel takes): close only, OHLC, or OHLCV.
     inputs: Literal["close", "ohlc", "ohlcv"] = "close"
     # File layout: long (date, OHLCV, ticker per row), wide (a close column per ticker), auto.

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import keras
 import numpy as np
@@ -51,6 +51,7 @@ from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import EntityF1, confusion_matrix, entity_scores, entity_spans
 from seqapps.plots import plot_confusion_matrix
 from seqapps.progress import progress_bar
+from seqapps.space import Choice, FloatRange, IntRange
 from seqapps.task import Bucketing, DataSource, Task, read_json, write_json
 
 # Bucket edges only: sentences are never cut (CoNLL-2003's longest has 124 tokens).
@@ -93,6 +94,15 @@ class NerConfig(RecurrentConfig, TrainConfig):
     # Probability that any training word is read as unknown: leans the model on characters
     # and context, which is all it has for the many test entities never seen in training.
     word_dropout: float = 0.3
+    search_space: ClassVar[dict[str, Any]] = {
+        "batch_size": Choice((16, 32, 64)),
+        "word_embedding_dim": IntRange(50, 200, log=True),
+        "char_encoder": Choice(("cnn", "rnn", "none")),
+        "char_embedding_dim": IntRange(16, 50),
+        "head": Choice(("crf", "softmax")),
+        "word_dropout": FloatRange(0.0, 0.4),
+        "epochs": IntRange(10, 40),
+    }
     # tfds:NAME data sets: the feature that holds the tags.
     tfds_tag_key: str = "ner"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import keras
 import numpy as np
@@ -37,6 +37,7 @@ from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import MacroRecall, classification_report, confusion_matrix, majority_baseline
 from seqapps.plots import plot_confusion_matrix
 from seqapps.progress import progress_bar
+from seqapps.space import Choice, FloatRange, IntRange
 from seqapps.task import (
     Bucketing,
     DataSource,
@@ -75,6 +76,12 @@ class SentimentConfig(RecurrentConfig, TrainConfig):
     # "balanced" weights classes by inverse frequency: TweetEval scores macro recall, and its
     # training split has half as many negative tweets as its test split.
     class_weight: Literal["none", "balanced"] = "balanced"
+    search_space: ClassVar[dict[str, Any]] = {
+        "embedding_dim": IntRange(32, 200, log=True),
+        "word_dropout": FloatRange(0.0, 0.3),
+        "pooling": Choice(("last", "max", "mean", "attention")),
+        "epochs": IntRange(4, 12),
+    }
     # Plain CSV/TSV files: column names (or 0-based numbers); val_fraction / test_fraction
     # say how much of such a file to hold out.
     text_column: str = "text"

@@ -33,6 +33,7 @@ from seqapps.errors import ConfigError
 from seqapps.layers.seq2seq import AttentiveDecoder, attentive_decode
 from seqapps.metrics import Perplexity, teacher_forced_perplexity
 from seqapps.progress import progress_bar
+from seqapps.space import Choice, IntRange
 from seqapps.task import ConfigT, DataT, Task
 
 # Ids fixed by sentence_vocabulary: padding 0, [UNK] 1, then the specials in this order.
@@ -107,6 +108,12 @@ class Seq2SeqConfig(CheckedConfig):
     # Inference: beam width (1 = greedy) and the GNMT length-penalty exponent.
     beam_width: int = 5
     length_alpha: float = 0.6
+
+    search_space: ClassVar[dict[str, Any]] = {
+        "embedding_dim": IntRange(64, 512, log=True),
+        "batch_size": Choice((32, 64, 128, 256)),
+        "epochs": IntRange(6, 16),
+    }
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for an out-of-range decoder setting."""
