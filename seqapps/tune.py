@@ -3,11 +3,13 @@
 Each trial trains one configuration with :func:`seqapps.trainer.train` into
 ``OUT/trials/<n>``, drawn by Optuna's TPE sampler from the task's search space
 (:func:`seqapps.space.search_space`, declared beside each config class) on top of the
-settings given (``--config`` and ``key=value``; a key given there is fixed, not searched).
-A trial's score is the best value of the task's ``monitor`` metric on the **validation**
-split over its epochs; the test split is never read. Bad trials are stopped early: after
-each epoch the trial reports its monitor value and Optuna's median pruner stops it when it
-is worse than the median of earlier trials at the same epoch.
+settings given (``--config``, then ``key=value``; a ``key=value`` setting is fixed, not
+searched, while the config file's values are only the starting point).
+Trial 0 is the starting configuration itself, so the search can only improve on it (on
+validation). A trial's score is the best value of the task's ``monitor`` metric on the
+**validation** split over its epochs; the test split is never read. Bad trials are stopped
+early: after each epoch the trial reports its monitor value and Optuna's median pruner stops
+it when it is worse than the median of earlier trials at the same epoch.
 
 The search stops after ``trials`` trials or once ``budget`` minutes of search have been
 spent (the running trial stops at its next epoch end and keeps its best epoch). It is
@@ -69,6 +71,15 @@ def _suggest(trial: Any, name: str, param: Param) -> Any:
     if isinstance(param, Choice):
         return trial.suggest_categorical(name, list(param.options))
     raise TypeError(f"{name}: not a search-space entry: {param!r}")
+
+
+def _inside(value: Any, param: Param) -> bool:
+    """Whether ``value`` is a point of ``param`` (so it can seed the search)."""
+    if isinstance(param, Choice):
+        return value in param.options
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return param.low <= value <= param.high
 
 
 class _Epochs(keras.callbacks.Callback):
@@ -163,14 +174,16 @@ def tune(
         task_class: the task, e.g. :class:`seqapps.tasks.ner.NerTask`.
         out: the search directory (created; rerun the same call to resume).
         config_file: a YAML config the trials start from (``--config``).
-        overrides: ``key=value`` settings; a searched key given here is fixed instead.
+        overrides: ``key=value`` settings; a searched key given here is fixed instead (the
+            config file's values are not fixed).
         trials: the most trials to run (counting those of earlier, interrupted runs).
         budget_minutes: search time after which no trial starts and the running one stops
             at its next epoch end.
         seed: the sampler's seed (the trials' own ``seed`` setting is left as configured).
 
     Returns:
-        ``{"best_value", "best_params", "monitor", "trials", "seconds"}``.
+        ``{"best_value", "best_params", "best_trial", "best_run_dir", "monitor", "trials",
+        "seconds"}``; ``best_run_dir`` holds the best trial's trained run.
 
     Raises:
         ConfigError: Optuna is not installed; the directory holds another search; a setting
@@ -180,9 +193,9 @@ def tune(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = config_lib.resolve(task_class.config_class, config_file, list(overrides))
-    fixed = set(config_lib.parse_overrides(list(overrides))) | set(
-        config_lib.read_yaml(config_file) if config_file else {}
-    )
+    # Only key=value settings are fixed: a config file is where the search starts from
+    # (benchmark configs list every key; fixing them all would leave nothing to search).
+    fixed = set(config_lib.parse_overrides(list(overrides)))
     space = {k: v for k, v in search_space(task_class.config_class).items() if k not in fixed}
     if not space:
         raise ConfigError(f"{task_class.name}: every searched setting is fixed; nothing to tune")
@@ -209,6 +222,9 @@ def tune(
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
         )
         _rerun_interrupted(study, optuna)
+        if not study.get_trials(deepcopy=False):  # trial 0: the starting configuration
+            start = {k: getattr(base, k) for k, p in space.items() if _inside(getattr(base, k), p)}
+            study.enqueue_trial(start)
         clock = _Clock.load(out / "budget.json")
         deadline = time.monotonic() + budget_minutes * 60 - clock.spent_before
         while _finished(study, optuna) < trials and time.monotonic() < deadline:
@@ -334,6 +350,7 @@ def _write_results(
         "best_value": best.value,
         "best_params": best.params,
         "best_trial": best.number,
+        "best_run_dir": best.user_attrs.get("run_dir"),
         "monitor": monitor,
         "trials": len(trials),
         "seconds": seconds,
