@@ -150,7 +150,8 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     config_class = CaptioningConfig
     monitor = "val_loss"  # per-token cross-entropy of the validation captions
     monitor_mode = "min"
-    input_path_keys = ("data", "image_dir", "weights")  # weights: an .h5 file, or a name
+    # weights: an .h5 file, or a name
+    input_path_keys = ("data", "train", "val", "test", "image_dir", "weights")
     serving_input = tf.TensorSpec([None], tf.string, name="images")
     output_key = "captions"
     count_key = "images"
