@@ -136,7 +136,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         input_path_keys: settings that may name files the run reads (``data``, encoder
             weights, ...): :meth:`input_paths` gives the trainer what to fingerprint.
         split_files_help: what ``train=`` / ``val=`` / ``test=`` take, for error messages
-            ("" = the task does not read split files).
+            (may name config fields as ``{cfg.FIELD}``; "" = the task reads no split files).
     """
 
     name: ClassVar[str]
@@ -208,7 +208,8 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         Raises:
             DataError: a glob that matches nothing, or a path the task cannot read.
         """
-        hint = f"{key}= takes {self.split_files_help}" if self.split_files_help else None
+        helps = self.split_files_help.format(cfg=self.cfg)
+        hint = f"{key}= takes {helps}" if helps else None
         if any(c in spec for c in "*?[") and not Path(spec).exists():
             matches = sorted(p for p in glob.glob(spec, recursive=True) if Path(p).is_file())
             if not matches:
