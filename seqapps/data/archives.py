@@ -167,8 +167,8 @@ def _extract_zip(archive: Path, target: Path) -> None:
     with zipfile.ZipFile(archive) as z:
         infos = z.infolist()
         for info in infos:  # check every member before writing anything
-            mode = info.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when written without a type
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise DataError(archive, f"member {info.filename!r} is a link or special file")
             _safe_name(archive, info.filename)
         for info in infos:
@@ -280,7 +280,7 @@ def resolve(spec: str, *, folders: bool = True) -> str:
     path, member = split_member(spec)
     if member is None and not (is_archive(path) and Path(path).is_file()):
         return spec
-    folder = extract(path)
+    folder = base = extract(path)
     if member is not None:
         chosen = folder / member
         if not chosen.exists():
@@ -300,7 +300,7 @@ def resolve(spec: str, *, folders: bool = True) -> str:
         raise DataError(path, f"no text member; members: {_listing(_members(folder)) or 'none'}")
     if folders:
         return str(folder)
-    names = [str(p.relative_to(folder)) for p in texts]
+    names = [str(p.relative_to(base)) for p in texts]  # as archive.zip:MEMBER names them
     raise DataError(
         path,
         f"{len(names)} text members: {_listing(names)}",
