@@ -54,7 +54,9 @@ class TrainConfig(CheckedConfig):
     # read as the task's single data file. Without val= or test=, that split is carved
     # from train= by val_fraction / test_fraction (seeded), as from one plain file.
     train: str = ""
+    # Validation split file(s) for train= ("" = carved from train= by val_fraction).
     val: str = ""
+    # Test split file(s) for train= ("" = carved from train= by test_fraction).
     test: str = ""
     # Cap on training examples (None = all); for quick runs on big data sets.
     max_train_samples: int | None = None
