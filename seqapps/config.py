@@ -45,8 +45,20 @@ class TrainConfig(CheckedConfig):
     """Settings shared by every task: data source, optimisation, distribution, seed."""
 
     # Where the data comes from: "sample" (shipped with the package), a directory in the
-    # data set's standard layout, a plain file, or "tfds:NAME" (needs internet).
+    # data set's standard layout (or with files named *train*, *dev*/*valid*/*val*,
+    # *test*), a plain file, an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz; a
+    # member as archive.zip:path/in/it), or "tfds:NAME" (needs internet). .gz, .bz2 and
+    # .xz files are read directly.
     data: str = "sample"
+    # Split files instead of data= (leave data= unset or ""): paths or globs (several files
+    # are read in sorted order and concatenated), archives and archive.zip:member too, each
+    # read as the task's single data file. Without val= or test=, that split is carved
+    # from train= by val_fraction / test_fraction (seeded), as from one plain file.
+    train: str = ""
+    # Validation split file(s) for train= ("" = carved from train= by val_fraction).
+    val: str = ""
+    # Test split file(s) for train= ("" = carved from train= by test_fraction).
+    test: str = ""
     # Cap on training examples (None = all); for quick runs on big data sets.
     max_train_samples: int | None = None
     # Cap on validation and test examples (None = all): the first N of each, as Hugging
@@ -75,8 +87,8 @@ class TrainConfig(CheckedConfig):
     # Every N training steps, log the per-time-step gradient profile of a fixed batch to
     # TensorBoard (seqapps.diagnostics.GradientProfileLogger); 0 = off.
     grad_profile_every: int = 0
-    # A data set without its own splits (one plain file): the shares held out for
-    # validation and test, drawn with `seed`.
+    # A data set without its own splits (one plain file, or train= without val= / test=):
+    # the shares held out for validation and test, drawn with `seed`.
     val_fraction: float = 0.1
     test_fraction: float = 0.1
 
@@ -108,6 +120,15 @@ class TrainConfig(CheckedConfig):
         _check(
             0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1,
             "val_fraction and test_fraction must be in [0, 1)",
+        )
+        _check(
+            not (self.val or self.test) or bool(self.train),
+            "val= and test= need train= (or use data=)",
+        )
+        _check(
+            not self.train or str(self.data) in ("", "sample"),
+            f"data={self.data} and train={self.train} both name the data: give one "
+            "(after a config file that sets data=, add data= to clear it)",
         )
         _check(
             self.max_train_samples is None or self.max_train_samples >= 1,

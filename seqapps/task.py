@@ -10,6 +10,10 @@ Written once here, for every task:
 - ``data=`` resolution (:meth:`Task.load_data`) from the task's table of
   :class:`DataSource` entries (``sample``, ``tfds:NAME``, a directory layout, files by
   suffix), with one "no such file or directory" error listing what the task reads;
+  archives (``.zip``, ``.tar[.gz|.bz2|.xz]``, ``archive.zip:member``) are resolved first
+  (:func:`seqapps.data.archives.resolve`);
+- ``train=``, ``val=``, ``test=`` split files (:meth:`Task.load_split_files`): each read
+  by the task's :meth:`Task.read_split`, a missing ``val=`` / ``test=`` carved from train;
 - ``max_train_samples`` and ``max_eval_samples``: subsets of the splits through their
   ``subset()``;
 - the training-stream recipe (:meth:`Task.batches`: cache, shuffle, repeat, per-example
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import glob
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,7 +42,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from seqapps.data import archives
 from seqapps.data.batching import bucketed_batches
+from seqapps.data.io import SPLITS
 from seqapps.errors import ConfigError, DataError
 
 ConfigT = TypeVar("ConfigT")
@@ -88,8 +95,10 @@ class DataSource:
             return source.startswith("tfds:")
         if self.kind == "dir":
             return path.is_dir()
-        if self.kind == "file":
-            return path.is_file() and (not self.suffixes or path.suffix.lower() in self.suffixes)
+        if self.kind == "file":  # pairs.tsv.xz is a .tsv file
+            return path.is_file() and (
+                not self.suffixes or archives.plain_suffix(path) in self.suffixes
+            )
         return self.accepts is not None and self.accepts(task, source)
 
 
@@ -126,6 +135,8 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         setting_keys: keys that echo settings (e.g. ``beam_width``): kept under ``settings``.
         input_path_keys: settings that may name files the run reads (``data``, encoder
             weights, ...): :meth:`input_paths` gives the trainer what to fingerprint.
+        split_files_help: what ``train=`` / ``val=`` / ``test=`` take, for error messages
+            (may name config fields as ``{cfg.FIELD}``; "" = the task reads no split files).
     """
 
     name: ClassVar[str]
@@ -137,28 +148,122 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     serving_filler: ClassVar[Any] = ("",)
     count_keys: ClassVar[tuple[str, ...]] = ("examples",)
     setting_keys: ClassVar[tuple[str, ...]] = ()
-    input_path_keys: ClassVar[tuple[str, ...]] = ("data",)
+    input_path_keys: ClassVar[tuple[str, ...]] = ("data", "train", "val", "test")
+    split_files_help: ClassVar[str] = ""
 
     def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
 
     # --- data ------------------------------------------------------------------------
     def load_data(self) -> DataT:
-        """Read ``cfg.data`` through the first matching source; subset the training split.
+        """Read the data through the first matching source; subset the training split.
+
+        With ``train=`` set, :meth:`load_split_files` reads it instead. An archive in
+        ``data=`` is resolved first: ``archive.zip:member``, the only text member, or
+        (for a task with a ``dir`` source) the archive's folder.
 
         Raises:
             DataError: ``data=`` names nothing that exists (the message lists what the task
-                reads), or the loader found a problem in a file.
+                reads), or the loader found a problem in a file or archive.
             ConfigError: ``data=tfds:NAME`` for a task without a TFDS loader.
         """
-        source = str(self.cfg.data)
+        if getattr(self.cfg, "train", ""):
+            return self.subset_splits(self.load_split_files())
+        given = str(self.cfg.data)
+        folders = any(e.kind == "dir" for e in self.sources)
+        source = archives.resolve(given, folders=folders)
         for entry in self.sources:
             if entry.matches(self, source):
                 arg = source[len("tfds:") :] if entry.kind == "tfds" else source
                 return self.subset_splits(entry.load(self, arg))
         if source.startswith("tfds:"):
             raise ConfigError(f"{self.name} has no TFDS loader; {self.data_help()}")
+        if source != given:  # an archive's member that no source reads
+            raise DataError(given, f"no source reads {source}", hint=self.data_help())
         raise DataError(source, "no such file or directory", hint=self.data_help())
+
+    # --- split files (train= / val= / test=) -----------------------------------------
+    def read_split(self, paths: list[str]) -> Split:
+        """Read one split from ``paths`` (one or more files, concatenated in order).
+
+        Each path is one of the task's single data files (a CoNLL file, a CSV, a pair
+        file, ...), already resolved from globs and archives. A task that reads split
+        files overrides this, :meth:`join_splits` and :attr:`split_files_help`.
+        """
+        raise ConfigError(f"{self.name} does not read train=/val=/test= files; use data=")
+
+    def join_splits(self, parts: dict[str, Any]) -> DataT:
+        """The task's data from ``{"train": split, "val": split, "test": split}``."""
+        raise ConfigError(f"{self.name} does not read train=/val=/test= files; use data=")
+
+    def split_path_ok(self, path: str) -> bool:
+        """Whether :meth:`read_split` can read ``path`` (an existing file by default)."""
+        return Path(path).is_file()
+
+    def split_paths(self, key: str, spec: str) -> list[str]:
+        """The files a ``train=`` / ``val=`` / ``test=`` value names, archives resolved.
+
+        A glob (``*``, ``?``, ``[``, ``**``) matches files in sorted order.
+
+        Raises:
+            DataError: a glob that matches nothing, or a path the task cannot read.
+        """
+        helps = self.split_files_help.format(cfg=self.cfg)
+        hint = f"{key}= takes {helps}" if helps else None
+        if any(c in spec for c in "*?[") and not Path(spec).exists():
+            matches = sorted(p for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise DataError(spec, f"{key}=: no file matches this pattern", hint=hint)
+        else:
+            matches = [spec]
+        out = []
+        for match in matches:
+            path = archives.resolve(match, folders=False)
+            if not self.split_path_ok(path):
+                raise DataError(path, f"{key}=: no such file", hint=hint)
+            out.append(path)
+        return out
+
+    def load_split_files(self) -> DataT:
+        """Read ``train=``, ``val=`` and ``test=``; carve a missing val / test from train.
+
+        Each split is read from its own files by :meth:`read_split` (no random split). A
+        split not given is held out of the training files at random (seeded) by
+        ``val_fraction`` / ``test_fraction``, as from one plain data file.
+
+        Raises:
+            DataError: a missing or malformed file; too few training examples to carve.
+            ConfigError: the task does not read split files.
+        """
+        cfg = self.cfg
+        if not self.split_files_help:
+            self.read_split([])  # raises: the task does not read split files
+        parts = {}
+        for key in SPLITS:
+            spec = str(getattr(cfg, key, "") or "")
+            if spec:
+                parts[key] = self.read_split(self.split_paths(key, spec))
+        missing = [k for k in ("val", "test") if k not in parts]
+        if missing:
+            train = parts["train"]
+            n = len(train)
+            fractions = {"val": cfg.val_fraction, "test": cfg.test_fraction}
+            counts = {k: int(round(n * fractions[k])) for k in missing}
+            if min(counts.values()) < 1 or n - sum(counts.values()) < 1:
+                shares = ", ".join(f"{k}_fraction={fractions[k]}" for k in missing)
+                raise DataError(
+                    cfg.train,
+                    f"{n} examples are too few to hold out {' and '.join(missing)} ({shares})",
+                    hint=f"give {'= and '.join(missing)}= files",
+                )
+            order = np.random.default_rng(cfg.seed).permutation(n)
+            start = 0
+            for k in ("test", "val"):
+                if k in counts:
+                    parts[k] = train.subset(np.sort(order[start : start + counts[k]]))
+                    start += counts[k]
+            parts["train"] = train.subset(np.sort(order[start:]))
+        return self.join_splits(parts)
 
     def input_paths(self) -> dict[str, str]:
         """``{setting: value}`` of :attr:`input_path_keys` that name existing files or folders.
@@ -167,6 +272,8 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         (:func:`seqapps.rundir.check_same_inputs`).
         """
         values = {k: str(getattr(self.cfg, k, "") or "") for k in self.input_path_keys}
+        # archive.zip:member is fingerprinted as the archive.
+        values = {k: archives.archive_path(v) for k, v in values.items()}
         return {k: v for k, v in values.items() if v and Path(v).exists()}
 
     def data_help(self) -> str:

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from seqapps.data.archives import plain_suffix, read_bytes
 from seqapps.data.images import UNDECODABLE
-from seqapps.data.io import SPLITS, Splits, random_split, read_lines
+from seqapps.data.io import SPLITS, Splits, find_split_files, random_split, read_lines
 from seqapps.data.text import standardize_sentence
 from seqapps.errors import DataError
 from seqapps.quiet import c_stderr_silenced
@@ -173,7 +174,11 @@ def read_flickr8k_captions(path: str | Path) -> dict[str, list[str]]:
 
 
 def load_flickr8k(directory: str | Path, *, skip_missing: bool = False) -> CaptionData:
-    """Load Flickr8k's captions, official splits (train / dev -> val / test) and images."""
+    """Load Flickr8k's captions, official splits (train / dev -> val / test) and images.
+
+    The split lists are ``Flickr_8k.{train,dev,test}Images.txt``, or else the folder's one
+    file per split named like ``*train*``, ``*dev*`` / ``*valid*`` / ``*val*``, ``*test*``.
+    """
     directory = Path(directory)
     captions = read_flickr8k_captions(directory / "Flickr8k.token.txt")
     image_dir = next(
@@ -183,12 +188,42 @@ def load_flickr8k(directory: str | Path, *, skip_missing: bool = False) -> Capti
     if image_dir is None:
         raise DataError(directory, "no images/ (or Flicker8k_Dataset/) folder")
     splits = {"train": "train", "val": "dev", "test": "test"}
+    known = {split: [f"Flickr_8k.{stem}Images.txt"] for split, stem in splits.items()}
+    found = find_split_files(
+        directory,
+        known,
+        keep=lambda p: "token" not in p.name.lower() and plain_suffix(p) == ".txt",
+        hint="Flickr8k lists each split's images in Flickr_8k.{train,dev,test}Images.txt",
+    )
     parts = {}
-    for split, stem in splits.items():
-        lists = directory / f"Flickr_8k.{stem}Images.txt"
+    for split, lists in found.items():
         names = [n.strip() for n in read_lines(lists) if n.strip()]
         parts[split] = _collect(names, captions, image_dir, lists, skip_missing)
     return CaptionData(**parts)
+
+
+def concat_captioned(parts: list[CaptionedImages]) -> CaptionedImages:
+    """The images of ``parts`` in order, their skipped counts summed."""
+    out = CaptionedImages([], [])
+    for part in parts:
+        out.images.extend(part.images)
+        out.captions.extend(part.captions)
+        out.skipped_missing += part.skipped_missing
+    return out
+
+
+def read_caption_files(
+    paths: list[str | Path], *, image_dir: str | Path = "", skip_missing: bool = False
+) -> CaptionedImages:
+    """COCO captions JSONs (``.json``) or image<TAB>caption files, concatenated in order."""
+    parts = []
+    for path in map(Path, paths):
+        if plain_suffix(path) == ".json":
+            folder = image_dir or path.parent
+            parts.append(read_coco_captions(path, folder, skip_missing=skip_missing))
+        else:
+            parts.append(read_caption_tsv(path, skip_missing=skip_missing))
+    return concat_captioned(parts)
 
 
 def read_coco_captions(
@@ -200,9 +235,7 @@ def read_coco_captions(
         DataError: not JSON, missing keys, or an annotation for an unknown image id.
     """
     json_path = Path(json_path)
-    if not json_path.is_file():
-        raise DataError(json_path, "file not found")
-    raw = json_path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # BOM or not
+    raw = read_bytes(json_path).removeprefix(b"\xef\xbb\xbf")  # BOM or not; .gz/.bz2/.xz
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -285,10 +318,7 @@ def load_caption_file(
         DataError: a malformed line, a missing image (unless skipped), too few images.
     """
     path = Path(path)
-    if path.suffix.lower() == ".json":
-        images = read_coco_captions(path, image_dir or path.parent, skip_missing=skip_missing)
-    else:
-        images = read_caption_tsv(path, skip_missing=skip_missing)
+    images = read_caption_files([path], image_dir=image_dir, skip_missing=skip_missing)
     parts = random_split(
         len(images), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, source=path
     )

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from seqapps.data.io import SPLITS, Splits, prepare_tfds, random_split, read_lines
+from seqapps.data.archives import plain_suffix
+from seqapps.data.io import (
+    SPLITS,
+    Splits,
+    find_split_files,
+    prepare_tfds,
+    random_split,
+    read_lines,
+)
 from seqapps.errors import ConfigError, DataError
 
 # Canonical class order for sentiment, used whenever a file's labels are these names.
@@ -128,6 +136,99 @@ def _column(spec: str, header: list[str] | None, path: Path) -> int:
     return header.index(spec)
 
 
+@dataclasses.dataclass
+class LabeledRows:
+    """Texts with their labels as written (label names not yet fixed): a split file."""
+
+    texts: list[str]
+    labels: list[str]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: np.ndarray) -> LabeledRows:
+        """The rows at ``index``, in that order."""
+        return LabeledRows(
+            [self.texts[i] for i in index], [self.labels[i] for i in index], self.source
+        )
+
+
+def read_delimited(
+    paths: list[str | Path] | str | Path, *, text_column: str = "text", label_column: str = "label"
+) -> LabeledRows:
+    """Read (text, label) rows of one or more CSV / TSV files, concatenated in order.
+
+    Columns are found by header name (``text_column``, ``label_column``) or, when given as
+    digits, by 0-based position in a file without a header.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out = LabeledRows([], [], ", ".join(str(p) for p in paths))
+    for path in paths:
+        path = Path(path)
+        lines = read_lines(path)
+        if not lines:
+            raise DataError(path, "file is empty")
+        tab = plain_suffix(path) in (".tsv", ".tab") or "\t" in lines[0]
+        delimiter = "\t" if tab else ","
+        by_position = text_column.isdigit() and label_column.isdigit()
+        # csv can join physical lines (quoted newlines); line_num keeps the numbers right.
+        reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+        rows = [(reader.line_num, row) for row in reader]
+        header = None if by_position else [c.strip() for c in rows[0][1]]
+        t_col = _column(text_column, header, path)
+        l_col = _column(label_column, header, path)
+        width = max(t_col, l_col) + 1
+        count = 0
+        for line, row in rows if by_position else rows[1:]:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) < width:
+                raise DataError(
+                    path, f"expected at least {width} columns, got {len(row)}", line=line
+                )
+            label = row[l_col].strip()
+            if not label:
+                raise DataError(path, "empty label", line=line)
+            out.texts.append(row[t_col])
+            out.labels.append(label)
+            count += 1
+        if not count:
+            raise DataError(path, "no examples after the header")
+    return out
+
+
+def label_splits(parts: dict[str, LabeledRows]) -> ClassificationData:
+    """:class:`ClassificationData` from the splits' rows; label names from all of them."""
+    names = _label_names({label for part in parts.values() for label in part.labels})
+    index = {n: i for i, n in enumerate(names)}
+    splits = {
+        k: LabeledTexts(
+            part.texts, np.array([index[x] for x in part.labels], np.int32), part.source
+        )
+        for k, part in parts.items()
+    }
+    return ClassificationData(**splits, label_names=names)
+
+
+def load_split_dir(
+    directory: str | Path, *, text_column: str = "text", label_column: str = "label"
+) -> ClassificationData:
+    """A folder of one CSV / TSV file per split, found by name (``train.tsv``, ``dev.csv``...)."""
+    paths = find_split_files(
+        directory,
+        keep=lambda p: plain_suffix(p) in (".csv", ".tsv", ".tab", ".txt"),
+        hint="a TweetEval folder holds mapping.txt; a split folder one CSV/TSV per split",
+    )
+    return label_splits(
+        {
+            k: read_delimited(p, text_column=text_column, label_column=label_column)
+            for k, p in paths.items()
+        }
+    )
+
+
 def load_delimited(
     path: str | Path,
     *,
@@ -144,36 +245,11 @@ def load_delimited(
     ``negative/neutral/positive`` keep that order. The split is a seeded shuffle.
     """
     path = Path(path)
-    lines = read_lines(path)
-    if not lines:
-        raise DataError(path, "file is empty")
-    delimiter = "\t" if path.suffix in (".tsv", ".tab") or "\t" in lines[0] else ","
-    by_position = text_column.isdigit() and label_column.isdigit()
-    # csv can join physical lines (quoted newlines); line_num keeps the numbers right.
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    rows = [(reader.line_num, row) for row in reader]
-    header = None if by_position else [c.strip() for c in rows[0][1]]
-    t_col = _column(text_column, header, path)
-    l_col = _column(label_column, header, path)
-    width = max(t_col, l_col) + 1
-    texts: list[str] = []
-    raw_labels: list[str] = []
-    for line, row in rows if by_position else rows[1:]:
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < width:
-            raise DataError(path, f"expected at least {width} columns, got {len(row)}", line=line)
-        label = row[l_col].strip()
-        if not label:
-            raise DataError(path, "empty label", line=line)
-        texts.append(row[t_col])
-        raw_labels.append(label)
-    if not texts:
-        raise DataError(path, "no examples after the header")
-    names = _label_names(set(raw_labels))
+    rows = read_delimited(path, text_column=text_column, label_column=label_column)
+    names = _label_names(set(rows.labels))
     index = {n: i for i, n in enumerate(names)}
-    labels = np.array([index[label] for label in raw_labels], np.int32)
-    return _split(texts, labels, names, str(path), val_fraction, test_fraction, seed)
+    labels = np.array([index[label] for label in rows.labels], np.int32)
+    return _split(rows.texts, labels, names, str(path), val_fraction, test_fraction, seed)
 
 
 def _split(

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from seqapps.data.io import Splits, prepare_tfds, random_split, read_lines
+from seqapps.data.io import Splits, find_split_files, prepare_tfds, random_split, read_lines
 from seqapps.errors import ConfigError, DataError
 
 Scheme = Literal["auto", "iob1", "iob2"]
@@ -166,24 +166,29 @@ def _first_i_start(sentences: list[tuple[list[str], list[str], int]]) -> tuple[i
 
 
 def load_conll_dir(directory: str | Path, scheme: Scheme = "auto") -> NerData:
-    """Load train / val / test from a directory in a known layout.
+    """Load train / val / test from a directory in a known layout, or by file names.
 
     Layouts: CoNLL-2003's ``eng.train`` / ``eng.testa`` / ``eng.testb``;
     ``train.txt`` / ``valid.txt`` (or ``dev.txt``) / ``test.txt``; ``train`` / ``dev`` /
-    ``test`` with or without ``.conll``.
+    ``test`` with or without ``.conll``. Otherwise one file per split named like
+    ``*train*``, ``*dev*`` / ``*valid*`` / ``*val*``, ``*test*``
+    (:func:`~seqapps.data.io.find_split_files`: ``xxxtrain.conll``, ``xxx.dev.conll``,
+    ``xxx.test.annotated``).
     """
-    directory = Path(directory)
-    paths = {}
-    for split, names in _LAYOUTS.items():
-        found = [directory / n for n in names if (directory / n).is_file()]
-        if not found:
-            raise DataError(
-                directory,
-                f"no {split} file (looked for {', '.join(names)})",
-                hint="or point data= at one CoNLL file to split it",
-            )
-        paths[split] = found[0]
+    paths = find_split_files(
+        directory, _LAYOUTS, hint="or point data= at one CoNLL file to split it"
+    )
     return NerData(**{split: read_conll(path, scheme) for split, path in paths.items()})
+
+
+def read_conll_files(paths: list[str | Path], scheme: Scheme = "auto") -> TaggedSentences:
+    """:func:`read_conll` of each file, concatenated in order."""
+    out = TaggedSentences([], [])
+    for path in paths:
+        part = read_conll(path, scheme)
+        out.tokens.extend(part.tokens)
+        out.tags.extend(part.tags)
+    return out
 
 
 def load_conll_file(

@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
-import gzip
 import unicodedata
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from seqapps.data.archives import is_data_file, read_bytes
 from seqapps.errors import ConfigError, DataError
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """Read a UTF-8 text file (optionally ``.gz``) into lines without line endings.
+    """Read a UTF-8 text file (optionally ``.gz``, ``.bz2`` or ``.xz``) into lines.
 
-    A trailing newline does not make an extra empty line; CRLF line endings are accepted; a
-    leading UTF-8 byte-order mark is dropped; text is normalised to Unicode NFC, as the
-    in-graph tokenizers do (:func:`seqapps.data.text.nfc`), so a file typed with decomposed
-    accents reads like its composed twin.
+    Lines come without their endings. A trailing newline does not make an extra empty
+    line; CRLF line endings are accepted; a leading UTF-8 byte-order mark is dropped;
+    text is normalised to Unicode NFC, as the in-graph tokenizers do
+    (:func:`seqapps.data.text.nfc`), so a file typed with decomposed accents reads like
+    its composed twin.
 
     Raises:
-        DataError: the file is missing, or a line is not valid UTF-8 (naming the line).
+        DataError: the file is missing, not readable in its compression
+            (:func:`seqapps.data.archives.read_bytes`), or a line is not valid UTF-8
+            (naming the line).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataError(path, f"not a readable gzip file ({e})") from None
+    raw = read_bytes(path)
     # A leading UTF-8 byte-order mark (Windows editors write one) is not text: without this
     # a CoNLL file read "\ufeff-DOCSTART-" as a word and a CSV header "\ufefftext".
     raw = raw.removeprefix(b"\xef\xbb\xbf")
@@ -78,6 +75,77 @@ class Splits:
         if name not in SPLITS:
             raise ConfigError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
         return getattr(self, name)
+
+
+# Name patterns of each split's file in a folder (case-insensitive substrings), for folders
+# in no layout a loader knows by exact names: xxxtrain.conll, xxx.dev.conll, xxx.test.txt.
+SPLIT_PATTERNS = {"train": ("train",), "val": ("dev", "valid", "val"), "test": ("test",)}
+
+
+def find_split_files(
+    directory: str | Path,
+    known: dict[str, Sequence[str]] | None = None,
+    *,
+    keep: Callable[[Path], bool] | None = None,
+    splits: Sequence[str] = SPLITS,
+    hint: str | None = None,
+) -> dict[str, Path]:
+    """Each split's file in ``directory``: by a known name, else by a common name pattern.
+
+    ``known`` lists exact file names per split, tried first in order (a layout's own names,
+    e.g. CoNLL-2003's ``eng.testa``). A split with no known name present is found among the
+    folder's files by :data:`SPLIT_PATTERNS` (``*train*``; ``*dev*``, ``*valid*``,
+    ``*val*``; ``*test*``, case-insensitive), ignoring hidden files and README / SOURCE /
+    LICENSE notes, and files ``keep`` rejects. Exactly one file must match.
+
+    Raises:
+        DataError: a split with no file or several candidates; the message lists the
+            candidates found for every split.
+    """
+    directory = Path(directory)
+    files = sorted(
+        p
+        for p in directory.iterdir()
+        if p.is_file() and is_data_file(p) and (keep is None or keep(p))
+    )
+    found: dict[str, Path] = {}
+    candidates: dict[str, list[Path]] = {}
+    for split in splits:
+        names = (known or {}).get(split, ())
+        exact = [directory / n for n in names if (directory / n).is_file()]
+        if exact:
+            found[split] = exact[0]
+            continue
+        candidates[split] = [
+            p for p in files if any(pat in p.name.lower() for pat in SPLIT_PATTERNS[split])
+        ]
+    # A file taken by its exact name is no candidate for another split (eng.testa is val).
+    taken = set(found.values())
+    for split, paths in candidates.items():
+        paths[:] = [p for p in paths if p not in taken]
+        if len(paths) == 1:
+            found[split] = paths[0]
+    if len(found) == len(splits):
+        return found
+    listing = "; ".join(
+        f"{s}: {', '.join(p.name for p in candidates[s]) or 'none'}"
+        if s in candidates
+        else f"{s}: {found[s].name}"
+        for s in splits
+    )
+    problems = [s for s in splits if s not in found]
+    several = [s for s in problems if candidates.get(s)]
+    what = (
+        f"several candidate files for {', '.join(several)}"
+        if several
+        else f"no {', '.join(problems)} file"
+    )
+    looked = "names with train; dev, valid or val; test"
+    raise DataError(
+        directory,
+        f"{what} (found {listing}; looked for {looked})",
+        hint=hint,
+    )
 
 
 def random_split(

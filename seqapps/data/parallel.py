@@ -21,12 +21,15 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
 
-from seqapps.data.io import Splits, prepare_tfds, random_split, read_lines
+from seqapps.data.archives import COMPRESSED_SUFFIXES, plain_name, plain_suffix
+from seqapps.data.io import Splits, find_split_files, prepare_tfds, random_split, read_lines
 from seqapps.errors import ConfigError, DataError
 
 
@@ -114,6 +117,77 @@ def read_tsv(path: str | Path, reverse: bool = False) -> Pairs:
     return _pair_up(sources, targets, path, path)
 
 
+def read_pair_file(
+    path: str | Path, *, reverse: bool = False, source_column: str = "", target_column: str = ""
+) -> Pairs:
+    """Read a TSV or CSV pair file, its columns chosen by name (header) or 0-based index.
+
+    Without ``source_column`` / ``target_column`` a tab-separated file is read as
+    :func:`read_tsv` reads it (columns 0 and 1, swapped by ``reverse``). Otherwise the file
+    is split by tabs (``.tsv``, ``.tab``, ``.txt``, or a tab in the first line) or commas
+    (CSV quoting), and the columns are the ones named: digits are 0-based indexes (no
+    header row), names are looked up in the first row (the header). An unset side takes
+    column 0 or 1 (``reverse`` swaps them).
+
+    Raises:
+        DataError: a column name not in the header (the header is listed), a row with too
+            few columns, one empty side of a pair.
+    """
+    path = Path(path)
+    csv_file = plain_suffix(path) == ".csv"
+    if not source_column and not target_column and not csv_file:
+        return read_tsv(path, reverse)
+    lines = read_lines(path)
+    if not lines:
+        raise DataError(path, "file is empty")
+    delimiter = "\t" if not csv_file or "\t" in lines[0] else ","
+    specs = [
+        source_column or ("1" if reverse else "0"),
+        target_column or ("0" if reverse else "1"),
+    ]
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    rows = [(reader.line_num, row) for row in reader]
+    header = None
+    if not all(spec.isdigit() for spec in specs):
+        header = [c.strip() for c in rows[0][1]] if rows else []
+        rows = rows[1:]
+    columns = []
+    for key, spec in zip(("source_column", "target_column"), specs, strict=True):
+        if spec.isdigit():
+            columns.append(int(spec))
+        elif spec in header:
+            columns.append(header.index(spec))
+        else:
+            raise DataError(
+                path,
+                f"{key}={spec!r} is not in the header ({', '.join(header)})",
+                line=1,
+                hint="give a header name or a 0-based column index",
+            )
+    width = max(columns) + 1
+    sources, targets = [], []
+    for number, row in rows:
+        if not any(cell.strip() for cell in row):
+            sources.append("")
+            targets.append("")
+            continue
+        if len(row) < width:
+            raise DataError(path, f"expected at least {width} columns, got {len(row)}", line=number)
+        sources.append(row[columns[0]])
+        targets.append(row[columns[1]])
+    return _pair_up(sources, targets, path, path)
+
+
+def concat_pairs(parts: list[Pairs]) -> Pairs:
+    """The pairs of ``parts`` in order, their blank counts summed."""
+    out = Pairs([], [])
+    for part in parts:
+        out.sources.extend(part.sources)
+        out.targets.extend(part.targets)
+        out.skipped_blank += part.skipped_blank
+    return out
+
+
 # Multi30k file stems, and the forms its repository ships (raw: cased; tok: lower-cased,
 # Moses-tokenised, the form most papers score on).
 _MULTI30K_SPLITS = {"train": "train", "val": "val"}
@@ -138,23 +212,35 @@ def load_multi30k(
         raise ConfigError(f"unknown Multi30k form {form!r}; use raw or tok")
     splits = {**_MULTI30K_SPLITS, "test": test_set}
 
-    def find(stem: str, lang: str) -> Path:
-        candidates = [directory / sub / pattern.format(stem=stem, lang=lang)]
-        candidates += [directory / f"{stem}.{lang}", directory / f"{stem}.{lang}.gz"]
-        for path in candidates:
-            if path.is_file():
-                return path
-        raise DataError(
+    def find(lang: str) -> dict[str, Path]:
+        """Each split's file for ``lang``: by Multi30k's names, else by name pattern."""
+        known = {}
+        for split, stem in splits.items():
+            names = [f"{stem}.{lang}{c}" for c in ("", *COMPRESSED_SUFFIXES)]
+            if (directory / sub).is_dir():
+                names.insert(0, f"{sub}/{pattern.format(stem=stem, lang=lang)}")
+            known[split] = names
+        if any((directory / n).is_file() for n in known["train"]):
+            # A Multi30k layout: its names only (a test_set it lacks is not guessed at).
+            found = {}
+            for split, names in known.items():
+                paths = [directory / n for n in names if (directory / n).is_file()]
+                if not paths:
+                    raise DataError(
+                        directory,
+                        f"no {splits[split]} file for {lang!r} (looked for {', '.join(names)})",
+                    )
+                found[split] = paths[0]
+            return found
+        return find_split_files(
             directory,
-            f"no {stem} file for {lang!r} (looked for {', '.join(str(c) for c in candidates)})",
+            known,
+            keep=lambda p: plain_name(p.name).endswith(f".{lang}"),
+            hint=f"one file per split ending in .{lang} (or .{lang}.gz)",
         )
 
-    return ParallelData(
-        **{
-            split: read_aligned(find(stem, source_lang), find(stem, target_lang))
-            for split, stem in splits.items()
-        }
-    )
+    sources, targets = find(source_lang), find(target_lang)
+    return ParallelData(**{split: read_aligned(sources[split], targets[split]) for split in splits})
 
 
 def split_pairs(

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqapps.data.archives import plain_suffix
 from seqapps.data.io import read_lines
 from seqapps.errors import DataError
 
@@ -295,7 +296,9 @@ def load_prices(
     fill: str = "error",
     check_ranges: bool = False,
 ) -> list[Series]:
-    """Load a long or wide file, or a directory of per-ticker files (``*.csv``, ``*.csv.gz``).
+    """Load a long or wide file, or a directory of per-ticker files (``*.csv``, ``*.tsv``).
+
+    Files may be compressed (``.gz``, ``.bz2``, ``.xz``).
 
     ``layout="auto"`` reads a file as long when its header has the close column, else wide.
     ``check_ranges``: a day whose high is below its low is an error (off by default: the
@@ -303,11 +306,11 @@ def load_prices(
     """
     source = Path(source)
     if source.is_dir():
-        files = sorted(
-            p for p in source.iterdir() if p.name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz"))
-        )
+        files = sorted(p for p in source.iterdir() if plain_suffix(p) in (".csv", ".tsv"))
         if not files:
-            raise DataError(source, "no .csv or .csv.gz files in this directory")
+            raise DataError(
+                source, "no .csv or .tsv files (plain, .gz, .bz2 or .xz) in this directory"
+            )
         out: list[Series] = []
         for f in files:
             out.extend(load_prices(f, layout, columns, fill, check_ranges))

@@ -47,6 +47,7 @@ from seqapps.data.captions import (
     caption_tokens,
     load_caption_file,
     load_flickr8k,
+    read_caption_files,
     read_image_files,
 )
 from seqapps.data.image_encoder import ImageEncoder
@@ -156,7 +157,8 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     config_class = CaptioningConfig
     monitor = "val_loss"  # per-token cross-entropy of the validation captions
     monitor_mode = "min"
-    input_path_keys = ("data", "image_dir", "weights")  # weights: an .h5 file, or a name
+    # weights: an .h5 file, or a name
+    input_path_keys = ("data", "train", "val", "test", "image_dir", "weights")
     serving_input = tf.TensorSpec([None], tf.string, name="images")
     output_key = "captions"
     count_key = "images"
@@ -174,6 +176,7 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         self.image_encoder: ImageEncoder | None = None  # set by adapt / load_assets
         self.dropped_long = 0  # training captions over max_length, reported by adapt
         self._tuned: tuple[keras.Model, ImageEncoder] | None = None
+        self._split_skipped = 0  # images skipped in train= / val= / test= files
 
     @property
     def words(self) -> list[str]:
@@ -204,6 +207,21 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
             "captioning reads image files: download the TFDS/COCO images and pass the "
             "COCO captions JSON (data=captions_train2017.json image_dir=train2017)"
         )
+
+    split_files_help = "image<TAB>caption files or COCO captions JSON files, paths or globs"
+
+    def read_split(self, paths: list[str]) -> CaptionedImages:
+        """Captioned images of caption files, concatenated (``train=`` / ``val=`` ...)."""
+        cfg = self.cfg
+        images = read_caption_files(paths, image_dir=cfg.image_dir, skip_missing=cfg.skip_missing)
+        self._split_skipped += images.skipped_missing
+        return images
+
+    def join_splits(self, parts: dict[str, CaptionedImages]) -> CaptionData:
+        """:class:`CaptionData` of the three splits (skipped images reported once)."""
+        data = CaptionData(**parts)
+        data.train.skipped_missing, self._split_skipped = self._split_skipped, 0
+        return _report_skipped(data)
 
     sources = (
         DataSource(

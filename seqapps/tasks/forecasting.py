@@ -76,6 +76,7 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
     # Under ffill a ticker's history runs from its first to its last close (no filled edges).
     fill: Literal["error", "ffill", "drop"] = "error"
     # First day of validation / test (YYYY-MM-DD); "" = cut the calendar span by fraction.
+    # The periods are cut from data= by date: train= / val= / test= files are refused.
     val_start: str = ""
     test_start: str = ""
     val_fraction: float = 0.1
@@ -94,7 +95,18 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
         return sorted(float(q) for q in self.quantiles.split(",") if q.strip())
 
     def check(self) -> None:
-        """Raise :class:`ConfigError` for an out-of-range task setting."""
+        """Raise :class:`ConfigError` for an out-of-range task setting.
+
+        ``train=`` / ``val=`` / ``test=`` are refused: forecasting cuts one price history
+        per ticker into periods by date (``val_start``, ``test_start``), and its windows
+        need the days before each period's start, which per-period files would cut off.
+        """
+        if self.train or self.val or self.test:
+            raise ConfigError(
+                "forecasting splits one price history by date: give all prices as data= "
+                "(a file, a folder of per-ticker files, or an archive) and choose the periods "
+                "with val_start= / test_start= instead of train= / val= / test="
+            )
         try:
             levels = self.quantile_levels
         except ValueError:

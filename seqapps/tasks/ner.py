@@ -40,6 +40,7 @@ from seqapps.data.conll import (
     load_conll_dir,
     load_conll_file,
     load_tfds_conll,
+    read_conll_files,
 )
 from seqapps.data.io import sample_dir
 from seqapps.data.text import split_words
@@ -140,6 +141,16 @@ class NerTask(Task[NerConfig, NerData]):
             cfg.tag_scheme,
             **cfg.split_args(),
         )
+
+    split_files_help = "CoNLL files (paths or globs)"
+
+    def read_split(self, paths: list[str]) -> TaggedSentences:
+        """The sentences of CoNLL files, concatenated (``train=`` / ``val=`` / ``test=``)."""
+        return read_conll_files(paths, self.cfg.tag_scheme)
+
+    def join_splits(self, parts: dict[str, TaggedSentences]) -> NerData:
+        """:class:`NerData` of the three splits."""
+        return NerData(**parts)
 
     sources = (
         DataSource(

@@ -25,9 +25,13 @@ import tensorflow as tf
 from seqapps.config import RecurrentConfig, TrainConfig
 from seqapps.data.classification import (
     ClassificationData,
+    LabeledRows,
+    label_splits,
     load_delimited,
+    load_split_dir,
     load_tfds,
     load_tweeteval,
+    read_delimited,
 )
 from seqapps.data.io import read_lines, sample_dir
 from seqapps.data.text import encode_texts, make_vectorizer
@@ -131,9 +135,29 @@ class SentimentTask(Task[SentimentConfig, ClassificationData]):
             **cfg.split_args(),
         )
 
+    def _load_dir(self, path: str) -> ClassificationData:
+        """TweetEval (a folder with ``mapping.txt``), else one CSV/TSV file per split."""
+        folder = Path(path)
+        if (folder / "mapping.txt").is_file() or (folder / "sentiment").is_dir():
+            return load_tweeteval(folder)
+        return load_split_dir(
+            folder, text_column=self.cfg.text_column, label_column=self.cfg.label_column
+        )
+
+    split_files_help = "CSV/TSV files (paths or globs)"
+
+    def read_split(self, paths: list[str]) -> LabeledRows:
+        """Rows of CSV/TSV files, concatenated (``train=`` / ``val=`` / ``test=``)."""
+        cfg = self.cfg
+        return read_delimited(paths, text_column=cfg.text_column, label_column=cfg.label_column)
+
+    def join_splits(self, parts: dict[str, LabeledRows]) -> ClassificationData:
+        """Label names from every split's labels (negative/neutral/positive keep order)."""
+        return label_splits(parts)
+
     sources = (
         DataSource("sample", lambda task, _: load_tweeteval(sample_dir("sentiment")), "'sample'"),
-        DataSource("dir", lambda task, path: load_tweeteval(path), "a TweetEval directory"),
+        DataSource("dir", _load_dir, "a TweetEval directory (or one CSV/TSV per split)"),
         DataSource("file", _load_delimited, "a CSV/TSV file"),
         DataSource("tfds", _load_tfds, "tfds:NAME"),
     )

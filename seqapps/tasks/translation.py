@@ -36,10 +36,11 @@ from seqapps.data.io import SPLITS, read_lines, sample_dir
 from seqapps.data.parallel import (
     Pairs,
     ParallelData,
+    concat_pairs,
     load_multi30k,
     load_tfds_translation,
     read_aligned,
-    read_tsv,
+    read_pair_file,
     split_pairs,
 )
 from seqapps.data.text import (
@@ -88,6 +89,11 @@ class TranslationConfig(Seq2SeqConfig, RecurrentConfig, TrainConfig):
     test_set: str = "test_2016_flickr"
     # Tab-separated pair files: the first column is the target (Anki's English<TAB>X files).
     reverse: bool = False
+    # Pair files (TSV, or CSV by its .csv suffix): the source and target columns, as header
+    # names (the first row is then the header) or 0-based indexes; "" = columns 0 and 1
+    # (swapped by reverse).
+    source_column: str = ""
+    target_column: str = ""
     # Vocabulary caps per side (None = every word seen min_count times).
     max_source_words: int | None = None
     max_target_words: int | None = None
@@ -125,6 +131,7 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
         self.target_vectorizer: keras.layers.TextVectorization | None = None
         self.target_words: list[str] = []  # the target vocabulary by id
         self.dropped_long = 0  # training pairs over max_length, reported by adapt
+        self._split_blank = 0  # blank pairs skipped in train= / val= / test= files
 
     # --- data ------------------------------------------------------------------------
     def _prefix(self, source: str) -> list[Path]:
@@ -148,6 +155,40 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
         data = load_tfds_translation(name, *langs, val_fraction=cfg.val_fraction, seed=cfg.seed)
         return _report_blank(data)
 
+    def _read_pairs(self, path: str | Path) -> Pairs:
+        """One pair file with this config's columns."""
+        cfg = self.cfg
+        return read_pair_file(
+            path,
+            reverse=cfg.reverse,
+            source_column=cfg.source_column,
+            target_column=cfg.target_column,
+        )
+
+    split_files_help = (
+        "pair files (TSV/CSV) or prefixes P of aligned files P.{cfg.source_lang} / "
+        "P.{cfg.target_lang}, paths or globs"
+    )
+
+    def split_path_ok(self, path: str) -> bool:
+        """A pair file, or a prefix of aligned files."""
+        return Path(path).is_file() or all(p.is_file() for p in self._prefix(path))
+
+    def read_split(self, paths: list[str]) -> Pairs:
+        """Pairs of pair files or aligned-file prefixes, concatenated (``train=`` ...)."""
+        parts = [
+            self._read_pairs(p) if Path(p).is_file() else read_aligned(*self._prefix(p))
+            for p in paths
+        ]
+        pairs = concat_pairs(parts)
+        self._split_blank += pairs.skipped_blank
+        return pairs
+
+    def join_splits(self, parts: dict[str, Pairs]) -> ParallelData:
+        """:class:`ParallelData` of the three splits (blank pairs reported once)."""
+        blank, self._split_blank = self._split_blank, 0
+        return _report_blank(ParallelData(**parts), blank)
+
     sources = (
         DataSource(
             "sample",
@@ -164,8 +205,8 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
         DataSource("dir", _load_dir, "a Multi30k folder"),
         DataSource(
             "file",
-            lambda task, path: task._split_file(read_tsv(path, reverse=task.cfg.reverse), path),
-            "a TSV pair file",
+            lambda task, path: task._split_file(task._read_pairs(path), path),
+            "a TSV/CSV pair file",
         ),
         DataSource(
             "other",
