@@ -100,7 +100,7 @@ def _print_metrics(metrics: dict, path: Path) -> None:
     for name, values in extras.items():
         if values:
             shown_values = (
-                f"{k}={v}" if isinstance(v, int) else f"{k}={v:g}" for k, v in values.items()
+                f"{k}={v}" if isinstance(v, (int, str)) else f"{k}={v:g}" for k, v in values.items()
             )
             print(f"  {name}: " + ", ".join(shown_values))
     hidden = len(metrics) - len(shown)
@@ -272,6 +272,7 @@ def _import_tensorflow_quietly() -> None:
     with c_stderr_silenced():
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
+
 
 if __name__ == "__main__":
     sys.exit(main())
