@@ -97,7 +97,7 @@ def shift_warning(counts: Mapping[str, Mapping[str, int]]) -> tuple[dict[str, An
         warnings.append(
             f"the label shares of val and test differ strongly (total variation {tvd:.2f} > "
             f"{LABEL_SHIFT_THRESHOLD}): the epoch selected on val is tuned to another class "
-            "mix than test's; consider class_weight or a monitor= that is less sensitive to it"
+            "mix than test's (macro-averaged scores depend on it less than accuracy does)"
         )
     return shift, warnings
 
@@ -105,7 +105,7 @@ def shift_warning(counts: Mapping[str, Mapping[str, int]]) -> tuple[dict[str, An
 def format_report(report: dict[str, Any], max_labels: int = 10) -> str:
     """A compact table of ``report`` for the terminal (the JSON holds everything)."""
     splits = [s for s in SPLIT_NAMES if s in report["examples"]]
-    width = 12
+    width = 16
     lines = [f"data report: {report['task']}, data={report['data']}"]
 
     def row(name: str, cells: Sequence[str]) -> None:
