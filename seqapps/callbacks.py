@@ -362,7 +362,8 @@ def standard_callbacks(
     trainer reads after ``fit``; :class:`RunBackup` comes last.
 
     Args:
-        task: the task (its ``monitor``, ``monitor_mode`` and ``cfg.patience``,
+        task: the task (:meth:`~seqapps.task.Task.monitored`: the metric that selects the
+            epoch and its mode; ``cfg.patience``,
             ``cfg.grad_profile_every``).
         out: the run's output directory: ``backup/``, ``best.keras``, ``logs/`` and
             ``history.csv`` go there.
@@ -377,21 +378,15 @@ def standard_callbacks(
         ValueError: ``grad_profile_every`` is set but no ``probe`` is given.
     """
     history = state.logs if state else []
+    monitor, mode = task.monitored()
     throughput = Throughput(samples_per_epoch)
     if state:
         throughput.train_seconds, throughput.epochs = state.train_seconds, state.epoch
     callbacks: list[keras.callbacks.Callback] = [
         throughput,
         StopOnNonFinite(),
-        BestModel(
-            out / "best.keras",
-            task.monitor,
-            task.monitor_mode,
-            best_value(history, task.monitor, task.monitor_mode),
-        ),
-        ResumableEarlyStopping(
-            history, monitor=task.monitor, mode=task.monitor_mode, patience=task.cfg.patience
-        ),
+        BestModel(out / "best.keras", monitor, mode, best_value(history, monitor, mode)),
+        ResumableEarlyStopping(history, monitor=monitor, mode=mode, patience=task.cfg.patience),
         keras.callbacks.TensorBoard(str(out / "logs")),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]

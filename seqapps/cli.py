@@ -112,7 +112,7 @@ def _print_metrics(metrics: dict, path: Path) -> None:
     for name, values in extras.items():
         if values:
             shown_values = (
-                f"{k}={v}" if isinstance(v, int) else f"{k}={v:g}" for k, v in values.items()
+                f"{k}={v}" if isinstance(v, (int, str)) else f"{k}={v:g}" for k, v in values.items()
             )
             print(f"  {name}: " + ", ".join(shown_values))
     hidden = len(metrics) - len(shown)

@@ -84,6 +84,11 @@ class TrainConfig(CheckedConfig):
     seed: int = 42
     # Early stopping: epochs without improvement of the monitored validation metric.
     patience: int = 3
+    # The validation metric (a history.csv column, e.g. val_macro_f1) that selects the best
+    # epoch (best.keras) and drives early stopping; "" = the task's own default. It must be
+    # one the task logs each epoch (an unknown name lists them); minimised or maximised as
+    # the metric says (losses, perplexity, errors down; accuracy, recall, F1 up).
+    monitor: str = ""
     # Every N training steps, log the per-time-step gradient profile of a fixed batch to
     # TensorBoard (seqapps.diagnostics.GradientProfileLogger); 0 = off.
     grad_profile_every: int = 0

@@ -123,6 +123,29 @@ class MacroRecall(keras.metrics.Metric):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+@keras.saving.register_keras_serializable(package="seqapps")
+class MacroF1(MacroRecall):
+    """Macro-averaged F1 over ``num_classes``, as :func:`classification_report` computes it.
+
+    Logged each epoch (``val_macro_f1``) so that ``monitor=val_macro_f1`` can select the
+    epoch of a data set scored by macro-F1. A class counts in the average when it has true
+    examples or was predicted.
+    """
+
+    def __init__(self, num_classes: int, name: str = "macro_f1", **kwargs) -> None:
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def result(self):
+        """Mean over present classes of 2 * precision * recall / (precision + recall)."""
+        tp = ops.diagonal(self.matrix)
+        support = ops.sum(self.matrix, axis=1)
+        predicted = ops.sum(self.matrix, axis=0)
+        # F1 = 2 tp / (support + predicted); 0 for a class with neither.
+        f1 = 2.0 * tp / ops.maximum(support + predicted, 1.0)
+        present = ops.cast((support + predicted) > 0, f1.dtype)
+        return ops.sum(f1 * present) / ops.maximum(ops.sum(present), 1.0)
+
+
 # --- entity-level scores (NER) --------------------------------------------------------------
 
 

@@ -65,12 +65,14 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
     number, scales in :mod:`seqapps.metrics`), the run's training throughput and wall time
     (``train_samples_per_second``, ``wall_seconds``, from ``train_stats.json``), and two
     sub-dicts: ``counts`` (examples, tokens, images, windows, ... scored) and ``settings``
-    (evaluation settings such as ``beam_width``).
+    (evaluation settings such as ``beam_width``, and ``monitor``: the validation metric
+    that selected the epoch of ``best.keras``).
     """
     run_dir = Path(run_dir)
     task, model = load_run(run_dir)
     data = task.load_data()
     metrics = task.arrange_metrics(task.evaluate(model, data, split, run_dir))
+    metrics["settings"]["monitor"] = task.monitored()[0]  # what selected best.keras's epoch
     stats_path = run_dir / "train_stats.json"
     if stats_path.exists():
         stats = json.loads(stats_path.read_text(encoding="utf-8"))

@@ -45,6 +45,7 @@ import tensorflow as tf
 from seqapps.data import archives
 from seqapps.data.batching import bucketed_batches
 from seqapps.data.io import SPLITS
+from seqapps.data_report import SPLIT_NAMES, coverage, label_counts, shift_warning
 from seqapps.errors import ConfigError, DataError
 
 ConfigT = TypeVar("ConfigT")
@@ -124,8 +125,9 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         name: registry key and CLI name, e.g. ``"sentiment"``.
         config_class: the task's config dataclass (a :class:`~seqapps.config.TrainConfig`).
         sources: how ``data=`` is read, tried in order (see :class:`DataSource`).
-        monitor: validation metric that selects the best epoch (checkpoint, early stop).
-        monitor_mode: ``"max"`` or ``"min"``.
+        monitor: the task's default validation metric that selects the best epoch
+            (checkpoint, early stop); ``monitor=`` in the config picks another of
+            :meth:`validation_metrics` (see :meth:`monitored`).
         serving_input: the ``serving_default`` input (its name is the signature's key).
         serving_filler: one input row :meth:`serve` accepts, used in place of an empty
             batch (whose outputs are then cut to zero rows); None when ``serve`` handles
@@ -143,7 +145,6 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     config_class: ClassVar[type]
     sources: ClassVar[Sequence[DataSource]] = ()
     monitor: ClassVar[str] = "val_loss"
-    monitor_mode: ClassVar[str] = "min"
     serving_input: ClassVar[tf.TensorSpec] = tf.TensorSpec([None], tf.string, name="texts")
     serving_filler: ClassVar[Any] = ("",)
     count_keys: ClassVar[tuple[str, ...]] = ("examples",)
@@ -153,6 +154,33 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
 
     def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
+        self.monitored()  # an unknown monitor= fails here, before any data is read
+
+    # --- epoch selection ---------------------------------------------------------------
+    def validation_metrics(self) -> dict[str, Literal["min", "max"]]:
+        """Every validation metric ``fit`` logs each epoch (``history.csv``), and its mode.
+
+        ``"min"`` for losses and errors (loss, perplexity, mae, ...), ``"max"`` for scores
+        (accuracy, recall, F1, ...). Any of them can select the epoch (``monitor=``); the
+        contract test trains each task and checks every name here is in ``history.csv``.
+        """
+        return {"val_loss": "min"}
+
+    def monitored(self) -> tuple[str, Literal["min", "max"]]:
+        """The metric that selects the epoch and its mode: ``monitor=``, else :attr:`monitor`.
+
+        Raises:
+            ConfigError: ``monitor=`` names a metric the task does not log (one line,
+                listing those it does).
+        """
+        metrics = self.validation_metrics()
+        name = getattr(self.cfg, "monitor", "") or self.monitor
+        if name not in metrics:
+            raise ConfigError(
+                f"monitor={name!r} is not a validation metric of {self.name}; "
+                f"choose one of: {', '.join(metrics)}"
+            )
+        return name, metrics[name]
 
     # --- data ------------------------------------------------------------------------
     def load_data(self) -> DataT:
@@ -310,6 +338,63 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     def num_examples(self, data: DataT, split: str) -> int:
         """Number of training examples in ``split`` (one per ``split`` item by default)."""
         return len(data.split(split))
+
+    # --- the data report ---------------------------------------------------------------
+    def data_report(self, data: DataT) -> dict[str, Any]:
+        """What was read: examples, label counts, vocabulary coverage, drops, warnings.
+
+        Called after :meth:`adapt` (or :meth:`load_assets`): coverage is measured against
+        the fitted vocabulary. The shared part is here; a task supplies its labels
+        (:meth:`report_labels`), tokens and vocabulary (:meth:`report_tokens`,
+        :meth:`report_vocabulary`) and what it drops or cuts (:meth:`dropped_items`). The
+        keys are described in :mod:`seqapps.data_report`.
+        """
+        report: dict[str, Any] = {
+            "task": self.name,
+            "data": str(getattr(self.cfg, "data", "")),
+            "examples": {s: len(data.split(s)) for s in SPLIT_NAMES},
+        }
+        warnings: list[str] = []
+        labels = {s: self.report_labels(data, s) for s in SPLIT_NAMES}
+        if all(v is not None for v in labels.values()):
+            counts = {s: label_counts(v) for s, v in labels.items()}
+            report["counts_by_label"] = counts
+            report["label_shift"], shift = shift_warning(counts)
+            warnings += shift
+        vocabulary = self.report_vocabulary()
+        if vocabulary:
+            per_split = {s: self.report_tokens(data, s) for s in SPLIT_NAMES}
+            report["vocabulary_coverage"] = {
+                side: {s: coverage(per_split[s][side], vocab) for s in SPLIT_NAMES}
+                for side, vocab in vocabulary.items()
+            }
+        report["dropped"] = [d for d in self.dropped_items(data) if d["count"]]
+        report["subsets"] = {
+            k: getattr(self.cfg, k)
+            for k in ("max_train_samples", "max_eval_samples")
+            if getattr(self.cfg, k, None)
+        }
+        report["warnings"] = warnings
+        return report
+
+    def report_labels(self, data: DataT, split: str) -> list[str] | None:
+        """One label per counted item of ``split`` (a class, an entity type, a ticker).
+
+        None (the default) for a task without labels: no ``counts_by_label``.
+        """
+        return None
+
+    def report_vocabulary(self) -> dict[str, set[str]]:
+        """The fitted vocabulary per input side, e.g. ``{"text": {...}}``; {} = none."""
+        return {}
+
+    def report_tokens(self, data: DataT, split: str) -> dict[str, list[list[str]]]:
+        """Per side of :meth:`report_vocabulary`: each item's tokens as the model reads them."""
+        return {}
+
+    def dropped_items(self, data: DataT) -> list[dict[str, Any]]:
+        """Items left out or cut: ``{"split", "count", "reason"}`` each (zero counts hidden)."""
+        return []
 
     @abc.abstractmethod
     def adapt(self, data: DataT) -> None:

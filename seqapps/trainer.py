@@ -29,6 +29,7 @@ The optimizer and dtype policy come from :mod:`seqapps.optim`, the callbacks fro
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -55,6 +56,7 @@ from seqapps.callbacks import (
     standard_callbacks,
 )
 from seqapps.compat import enable_multi_worker_fit, mirrored_strategy
+from seqapps.data_report import format_report
 from seqapps.errors import ConfigError, TrainingError
 from seqapps.optim import OPTIMIZERS, compile_model, learning_rate, precision_policy
 from seqapps.plots import plot_history
@@ -249,6 +251,26 @@ def _make_streams(task: Task, data: Any, replicas: int, done_epochs: int = 0) ->
     )
 
 
+def _write_data_report(task: Task, data: Any, run_dir: Path) -> None:
+    """Print the data report (a compact table) and write ``data_report.json``."""
+    report = task.data_report(data)
+    print(format_report(report), flush=True)
+    atomic_write_json(run_dir / "data_report.json", report)
+
+
+def _best_epoch(history_csv: Path, monitor: str, mode: str) -> tuple[int, float] | None:
+    """The 1-based epoch with the best ``monitor`` in ``history.csv`` and its value."""
+    if not history_csv.exists():
+        return None
+    with history_csv.open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r.get(monitor) not in (None, "")]
+    if not rows:
+        return None
+    pick = max if mode == "max" else min
+    row = pick(rows, key=lambda r: float(r[monitor]))
+    return int(row["epoch"]) + 1, float(row[monitor])
+
+
 def _build_model(task: Task, strategy: tf.distribute.Strategy, steps_per_epoch: int) -> keras.Model:
     """Build and compile the task's model in ``strategy``'s scope (under the dtype policy)."""
     with strategy.scope():
@@ -359,6 +381,8 @@ def _train_locked(
     _prepare_run_dir(task, run_dir, out, index)
     keras.utils.set_random_seed(cfg.seed)
     data = _load_and_adapt(task, run_dir / "assets", index)
+    if index == 0:  # the chief only: workers read the same data
+        _write_data_report(task, data, run_dir)
     state = read_backup(out / "backup")
     done = state.epoch if state else 0
     streams = _make_streams(task, data, strategy.num_replicas_in_sync, done)
@@ -390,12 +414,18 @@ def _train_locked(
         best = keras.models.load_model(out / "best.keras", compile=False)
         model.set_weights(best.get_weights())
     throughput = next(c for c in standard if isinstance(c, Throughput))
+    monitor, mode = task.monitored()
+    best_row = _best_epoch(out / "history.csv", monitor, mode)
+    if best_row and index == 0:
+        print(f"best epoch {best_row[0]} by {monitor} ({mode}imised): {best_row[1]:.4f}")
     stats = {
         "train_samples_per_second": throughput.samples_per_second,
         "wall_seconds": previous_wall + time.perf_counter() - started,
         "epochs_run": throughput.epochs,
         "replicas": strategy.num_replicas_in_sync,
         "global_batch_size": streams.global_batch,
+        "monitor": monitor,  # the validation metric that selected best.keras's epoch
+        "best_epoch": best_row[0] if best_row else None,
     }
     _write_outputs(model, out, stats)
     shutil.rmtree(out / "backup", ignore_errors=True)  # the run is complete: nothing to resume

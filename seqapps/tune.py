@@ -200,7 +200,7 @@ def tune(
     if not space:
         raise ConfigError(f"{task_class.name}: every searched setting is fixed; nothing to tune")
     probe = task_class(base)
-    monitor, mode = probe.monitor, probe.monitor_mode
+    monitor, mode = probe.monitored()
     record = {
         "task": task_class.name,
         "config": dataclasses.asdict(base),

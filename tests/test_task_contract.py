@@ -228,3 +228,40 @@ def test_predict_prints_one_line_per_input(name, runs, capsys):
     capsys.readouterr()
     assert main(["predict", str(root), *inputs]) == 0
     assert capsys.readouterr().out.splitlines() == lines
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_validation_metrics_are_logged(name, runs):
+    """Every metric a task offers to ``monitor=`` is a column of its ``history.csv``."""
+    run = runs.get(name)
+    with (run.run_dir / "history.csv").open() as f:
+        columns = set(next(csv.reader(f)))
+    declared = run.task.validation_metrics()
+    assert set(declared) <= columns, sorted(set(declared) - columns)
+    assert set(declared.values()) <= {"min", "max"}
+    assert run.task.monitored()[0] == run.task.monitor  # no monitor=: the task's default
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_data_report_is_written_with_consistent_counts(name, runs):
+    run = runs.get(name)
+    report = json.loads((run.run_dir / "data_report.json").read_text())
+    assert report["task"] == name
+    for key in ("examples", "dropped", "subsets", "warnings"):
+        assert key in report, key
+    for split in ("train", "val", "test"):
+        assert report["examples"][split] == len(run.data.split(split)) > 0
+        labels = run.task.report_labels(run.data, split)
+        if labels is not None:
+            counts = report["counts_by_label"][split]
+            assert sum(counts.values()) == len(labels)
+            assert all(v > 0 for v in counts.values())
+    if "counts_by_label" in report:
+        tvd = report["label_shift"]["val_test_total_variation"]
+        assert 0 <= tvd <= 1
+        assert (tvd > report["label_shift"]["threshold"]) == bool(report["warnings"])
+    for by_split in report.get("vocabulary_coverage", {}).values():
+        for split in ("train", "val", "test"):
+            assert 0 <= by_split[split]["types"] <= 1 and 0 <= by_split[split]["tokens"] <= 1
+    for item in report["dropped"]:
+        assert set(item) == {"split", "count", "reason"} and item["count"] > 0

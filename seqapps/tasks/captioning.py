@@ -53,7 +53,14 @@ from seqapps.data.captions import (
 from seqapps.data.image_encoder import ImageEncoder
 from seqapps.data.images import BLACK_PNG
 from seqapps.data.io import SPLITS, read_lines, sample_dir
-from seqapps.data.text import END_TOKEN, START_TOKEN, make_sentence_vectorizer, sentence_vocabulary
+from seqapps.data.text import (
+    END_TOKEN,
+    START_TOKEN,
+    make_sentence_vectorizer,
+    sentence_vocabulary,
+    standardize_sentence,
+)
+from seqapps.data_report import text_tokens
 from seqapps.errors import ConfigError
 from seqapps.layers.backbones import BACKBONES
 from seqapps.layers.seq2seq import AttentionPenalty, FeatureEncoder
@@ -156,7 +163,6 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     name = "captioning"
     config_class = CaptioningConfig
     monitor = "val_loss"  # per-token cross-entropy of the validation captions
-    monitor_mode = "min"
     # weights: an .h5 file, or a name
     input_path_keys = ("data", "train", "val", "test", "image_dir", "weights")
     serving_input = tf.TensorSpec([None], tf.string, name="images")
@@ -253,6 +259,38 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
             self.image_encoder.calibrate(data.train.images[:64])
         lengths = self.vectorizer(tf.constant(captions)).row_lengths().numpy()
         self.dropped_long = self.report_dropped(lengths + 1 > cfg.max_length, "captions")
+
+    def report_vocabulary(self) -> dict[str, set[str]]:
+        """The caption vocabulary (padding, [UNK] and the start / end tokens left out)."""
+        return {"captions": set(self.target_words[2:]) - {START_TOKEN, END_TOKEN}}
+
+    def report_tokens(self, data: CaptionData, split: str) -> dict[str, list[list[str]]]:
+        """The words of every caption of the split, as the vectorizer reads them."""
+        captions = [c for caps in data.split(split).captions for c in caps]
+        return {"captions": text_tokens(captions, standardize_sentence)}
+
+    def dropped_items(self, data: CaptionData) -> list[dict]:
+        """Skipped images (``skip_missing``); training captions over ``max_length``."""
+        out = [
+            {
+                "split": split,
+                "count": data.split(split).skipped_missing,
+                "reason": "missing or unreadable images, skipped",
+            }
+            for split in SPLITS
+        ]
+        n = self.cfg.max_length
+        captions = [c for caps in data.train.captions for c in caps]
+        over = sum(len(t) + 1 > n for t in text_tokens(captions, standardize_sentence))
+        out.append(
+            {
+                "split": "train",
+                "count": over,
+                "reason": f"captions over max_length={n} tokens (end token included), "
+                "left out of training",
+            }
+        )
+        return out
 
     def _build_encoder(self, weights: str) -> ImageEncoder:
         cfg = self.cfg

@@ -181,7 +181,18 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
     name = "forecasting"
     config_class = ForecastingConfig
     monitor = "val_loss"
-    monitor_mode = "min"
+
+    def validation_metrics(self) -> dict[str, Literal["min", "max"]]:
+        """Losses and MAE of the scaled returns, all minimised.
+
+        Point forecasts: ``val_loss`` (MSE), ``val_mae``. With ``quantiles``: ``val_loss``
+        (MSE + pinball), ``val_forecast_loss``, ``val_quantiles_loss``, ``val_forecast_mae``.
+        """
+        if not self.cfg.quantiles:
+            return {"val_loss": "min", "val_mae": "min"}
+        names = ("val_loss", "val_forecast_loss", "val_quantiles_loss", "val_forecast_mae")
+        return dict.fromkeys(names, "min")
+
     count_keys = ("windows", "tickers")
     serving_filler = None  # an empty batch of windows gives empty forecasts already
     setting_keys = ("interval_nominal_coverage",)
@@ -295,6 +306,36 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
         DataSource("dir", _load, "a directory of per-ticker CSV files"),
         DataSource("file", _load, "a CSV file of daily prices (long or wide layout)"),
     )
+
+    def report_labels(self, data: PriceData, split: str) -> list[str]:
+        """The ticker of each window."""
+        names = [s.ticker for s in data.series]
+        return [names[i] for i in data.split(split).tickers]
+
+    def dropped_items(self, data: PriceData) -> list[dict]:
+        """Windows whose targets straddle ``val_start`` or ``test_start``: in no split.
+
+        So that no target crosses a split boundary. (Tickers too short for one window are
+        said on stderr when the file is read; the loader does not keep their number.)
+        """
+        cfg = self.cfg
+        straddling = 0
+        for s in data.series:
+            o = np.arange(cfg.window - 1, len(s) - cfg.horizon)
+            first, last = s.dates[o + 1], s.dates[o + cfg.horizon]
+            inside = (
+                (last < data.val_start)
+                | ((first >= data.val_start) & (last < data.test_start))
+                | (first >= data.test_start)
+            )
+            straddling += int(np.sum(~inside))
+        return [
+            {
+                "split": "none",
+                "count": straddling,
+                "reason": "windows whose targets straddle val_start or test_start, left out",
+            }
+        ]
 
     def eval_indices(self, size: int, limit: int) -> np.ndarray:
         """Evenly spaced windows (``max_eval_samples``).

@@ -42,9 +42,9 @@ from seqapps.data.conll import (
     load_tfds_conll,
     read_conll_files,
 )
-from seqapps.data.io import sample_dir
+from seqapps.data.io import SPLITS, sample_dir
 from seqapps.data.text import split_words
-from seqapps.data.tokens import CASES, TokenEncoder
+from seqapps.data.tokens import CASES, TokenEncoder, normalize_words
 from seqapps.errors import ConfigError
 from seqapps.layers.chars import CHAR_ENCODERS
 from seqapps.layers.crf import CRF, CRFLoss
@@ -125,7 +125,11 @@ class NerTask(Task[NerConfig, NerData]):
     name = "ner"
     config_class = NerConfig
     monitor = "val_f1"  # entity-level F1, as conlleval scores it
-    monitor_mode = "max"
+
+    def validation_metrics(self) -> dict[str, Literal["min", "max"]]:
+        """``val_loss`` (CRF negative log-likelihood or cross-entropy) and ``val_f1`` (max)."""
+        return {"val_loss": "min", "val_f1": "max"}
+
     count_keys = ("examples", "tokens")
 
     def __init__(self, cfg: NerConfig) -> None:
@@ -176,6 +180,39 @@ class NerTask(Task[NerConfig, NerData]):
         tags = {t for sentence in data.train.tags for t in sentence}
         # "O" first: it is what a tag unknown to the model maps to.
         self.tag_names = ["O", *sorted(tags - {"O"}, key=lambda t: (entity_type(t), t))]
+
+    def report_labels(self, data: NerData, split: str) -> list[str]:
+        """The type of each entity (conlleval spans): counts are entities, not tokens."""
+        return [kind for tags in data.split(split).tags for _, _, kind in entity_spans(tags)]
+
+    def report_vocabulary(self) -> dict[str, set[str]]:
+        """The word vocabulary (lower-cased, digits folded to 0)."""
+        return {"words": set(self.encoder.words)}
+
+    def report_tokens(self, data: NerData, split: str) -> dict[str, list[list[str]]]:
+        """Each sentence's words in the vocabulary's form."""
+        sentences = data.split(split).tokens
+        flat = [t for s in sentences for t in s]
+        if not flat:
+            return {"words": [[] for _ in sentences]}
+        words = [w.decode("utf-8") for w in normalize_words(tf.constant(flat)).numpy()]
+        out, at = [], 0
+        for s in sentences:
+            out.append(words[at : at + len(s)])
+            at += len(s)
+        return {"words": out}
+
+    def dropped_items(self, data: NerData) -> list[dict]:
+        """Sentences are never cut; words longer than ``max_word_length`` lose characters."""
+        n = self.cfg.max_word_length
+        return [
+            {
+                "split": split,
+                "count": sum(len(t) > n for s in data.split(split).tokens for t in s),
+                "reason": f"words whose characters are cut at max_word_length={n}",
+            }
+            for split in SPLITS
+        ]
 
     def save_assets(self, directory: Path) -> None:
         """Write ``encoder.json`` (vocabularies) and ``tags.json``."""

@@ -204,6 +204,10 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
             name="decoder",
         )
 
+    def validation_metrics(self) -> dict[str, Literal["min", "max"]]:
+        """``val_loss`` (per-token cross-entropy) and ``val_perplexity``, both minimised."""
+        return {"val_loss": "min", "val_perplexity": "min"}
+
     def compile_args(self, model: keras.Model) -> dict:
         """Cross-entropy averaged over the real target tokens (padding id 0 ignored).
 

@@ -51,6 +51,7 @@ from seqapps.data.text import (
     sentence_vocabulary,
     standardize_sentence,
 )
+from seqapps.data_report import text_tokens
 from seqapps.errors import ConfigError
 from seqapps.layers.seq2seq import RecurrentEncoder
 from seqapps.plots import plot_attention
@@ -118,7 +119,6 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
     name = "translation"
     config_class = TranslationConfig
     monitor = "val_loss"  # per-token cross-entropy of the validation references
-    monitor_mode = "min"
     serving_input = tf.TensorSpec([None], tf.string, name="sentences")
     output_key = "translations"
     report_noun = "pairs"
@@ -239,6 +239,49 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
         )
         self.target_words = self.target_vectorizer.get_vocabulary()
         self.dropped_long = self.report_dropped(~self._keep_mask(data.train), "pairs (a side)")
+
+    def report_vocabulary(self) -> dict[str, set[str]]:
+        """Both vocabularies (padding, [UNK] and the start / end tokens left out)."""
+        specials = {START_TOKEN, END_TOKEN}
+        return {
+            side: set(getattr(self, f"{side}_vectorizer").get_vocabulary()[2:]) - specials
+            for side in ("source", "target")
+        }
+
+    def report_tokens(self, data: ParallelData, split: str) -> dict[str, list[list[str]]]:
+        """Source and target words as the vectorizers read them."""
+        part = data.split(split)
+        return {
+            "source": text_tokens(part.sources, standardize_sentence),
+            "target": text_tokens(part.targets, standardize_sentence),
+        }
+
+    def dropped_items(self, data: ParallelData) -> list[dict]:
+        """Blank pairs skipped by the readers; pairs over ``max_length``.
+
+        Those are left out of training; in validation and test the source is cut and
+        outputs stop at ``max_length``.
+        """
+        n = self.cfg.max_length
+        out = []
+        for split in SPLITS:
+            part = data.split(split)
+            out.append(
+                {
+                    "split": split,
+                    "count": part.skipped_blank,
+                    "reason": "pairs blank on both sides, skipped",
+                }
+            )
+            over = int(np.sum(~self._keep_mask(part))) if len(part) else 0
+            reason = (
+                f"pairs with a side over max_length={n} tokens, left out of training"
+                if split == "train"
+                else f"pairs with a side over max_length={n} tokens (source cut, output "
+                "stops there)"
+            )
+            out.append({"split": split, "count": over, "reason": reason})
+        return out
 
     def save_assets(self, directory: Path) -> None:
         """Write ``source_vocabulary.txt`` and ``target_vocabulary.txt`` (one word per line)."""

@@ -191,7 +191,7 @@ def test_trains_evaluates_and_writes_report_and_plots(runs, run_dir):
     assert 0 <= metrics["bleu4"] <= metrics["bleu1"] <= 100
     task, _ = load_run(run_dir)
     assert metrics["counts"] == {"images": 25}
-    assert metrics["settings"] == {"beam_width": task.cfg.beam_width}
+    assert metrics["settings"] == {"beam_width": task.cfg.beam_width, "monitor": "val_loss"}
     report = (run_dir / "captioning_report_test.md").read_text()
     assert "BLEU-4" in report and "reference:" in report
     png_is_a_drawing(run_dir / "captions_test.png")
