@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     monitor = search["monitor"].removeprefix("val_")
     result = {
         "task": args.task,
-        "command": "python -m benchmarks.tuning " + " ".join(argv or []),
+        "command": "python -m benchmarks.tuning "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "fixed": fixed,
         "config": args.config,
         "monitor": search["monitor"],

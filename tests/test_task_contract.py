@@ -203,13 +203,15 @@ def test_empty_batch_serves_zero_rows_of_each_output(name, runs):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_evaluate_writes_finite_metrics(name, runs):
-    """Scores are finite numbers (grouped sub-dicts such as counts or settings allowed)."""
+    """Scores are finite numbers (grouped sub-dicts such as counts or settings allowed;
+    settings may name things: the monitored metric)."""
     metrics = runs.metrics(name)
     assert metrics
+    assert metrics["settings"]["monitor"] == runs.get(name).task.monitored()[0]
     numbers = {}
     for key, value in metrics.items():
         if isinstance(value, dict):
-            numbers.update({f"{key}.{k}": v for k, v in value.items()})
+            numbers.update({f"{key}.{k}": v for k, v in value.items() if not isinstance(v, str)})
         else:
             numbers[key] = value
     assert all(isinstance(v, (int, float)) for v in numbers.values()), numbers
