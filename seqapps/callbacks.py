@@ -58,7 +58,7 @@ class Throughput(keras.callbacks.Callback):
 
     @property
     def samples_per_second(self) -> float:
-        """Training samples per second over the epochs run in this process."""
+        """Training samples per second over the run's epochs (resumed: with the backup's)."""
         return self.epochs * self.samples_per_epoch / max(self.train_seconds, 1e-9)
 
 

@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         from seqapps.rundir import disk_error_message
 
-        message = disk_error_message(e)  # a full or read-only disk: one line, not a trace
+        # A full, read-only or forbidden disk: one line, not a trace.
+        message = disk_error_message(e, training=args.command in ("train", "run", "tune"))
         if message is None:
             raise
         print(f"seqapps: error: {message}", file=sys.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -104,10 +105,19 @@ class RunLock:
     def __enter__(self) -> RunLock:
         if fcntl is None:  # pragma: no cover
             return self
-        self._file = self.path.open("a+", encoding="utf-8")
+        try:
+            self._file = self.path.open("a+", encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{self.path.parent}: cannot write here ({e.strerror})") from None
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as e:
+            if not isinstance(e, BlockingIOError):  # e.g. ENOLCK on some network file systems
+                self._file.close()
+                self._file = None
+                raise ConfigError(
+                    f"{self.path.parent}: cannot lock the run directory ({e.strerror})"
+                ) from None
             self._file.seek(0)
             owner = self._file.read().strip() or "another process"
             self._file.close()
@@ -132,16 +142,21 @@ class RunLock:
 def _files(path: Path) -> Iterator[Path]:
     if path.is_file():
         yield path
-    else:
+    elif path.is_dir():
         yield from sorted(p for p in path.rglob("*") if p.is_file())
+    else:  # a glob pattern (train=data/train-*.csv): the files it matches
+        yield from sorted(
+            Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()
+        )
 
 
 def input_fingerprint(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Content digests of the files each setting names: ``{key: {path, files, bytes, sha256}}``.
 
     Args:
-        paths: setting name -> value, e.g. ``{"data": "data/conll"}``; values that are not
-            existing files or directories (``sample``, a TFDS name) are left out.
+        paths: setting name -> value, e.g. ``{"data": "data/conll"}``: a file, a folder or
+            a glob pattern (its matches); other values (``sample``, a TFDS name) are left
+            out.
 
     The digest covers every file's relative path and bytes (BLAKE2 would be faster; SHA-256
     is what users can reproduce with ``sha256sum``). Hashing runs at C speed, about a
@@ -150,12 +165,17 @@ def input_fingerprint(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key, value in sorted(paths.items()):
         root = Path(value)
-        if not value or not root.exists():
+        pattern = any(c in value for c in "*?[") and not root.exists()
+        if not value or not (root.exists() or pattern):
             continue
         digest = hashlib.sha256()
         files = size = 0
         for file in _files(root):
-            rel = file.name if root.is_file() else file.relative_to(root).as_posix()
+            rel = (
+                file.as_posix()
+                if pattern
+                else (file.name if root.is_file() else file.relative_to(root).as_posix())
+            )
             # Name and size first: renames count as changes, and file boundaries are fixed.
             digest.update(f"{rel}\0{file.stat().st_size}\0".encode())
             with file.open("rb") as f:
@@ -213,9 +233,15 @@ def check_writable(directory: Path, need_bytes: int = 0) -> None:
         )
 
 
-def disk_error_message(e: OSError) -> str | None:
-    """One line for an OSError a full or read-only disk causes, else None."""
+def disk_error_message(e: OSError, training: bool = False) -> str | None:
+    """One line for an OSError a full, read-only or forbidden disk causes, else None.
+
+    Args:
+        e: the error.
+        training: it stopped a ``train``, whose finished epochs the backup keeps: say so.
+    """
     if e.errno not in DISK_ERRNOS:
         return None
     where = f"{e.filename}: " if e.filename else ""
-    return f"{where}{e.strerror or os.strerror(e.errno)} (the finished epochs are kept)"
+    kept = " (the finished epochs are kept; rerun the command to resume)" if training else ""
+    return f"{where}{e.strerror or os.strerror(e.errno)}{kept}"

@@ -302,7 +302,12 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         values = {k: str(getattr(self.cfg, k, "") or "") for k in self.input_path_keys}
         # archive.zip:member is fingerprinted as the archive.
         values = {k: archives.archive_path(v) for k, v in values.items()}
-        return {k: v for k, v in values.items() if v and Path(v).exists()}
+        # A glob (train=data/train-*.csv) is kept as a pattern: the fingerprint expands it.
+        return {
+            k: v
+            for k, v in values.items()
+            if v and (Path(v).exists() or (any(c in v for c in "*?[") and glob.glob(v)))
+        }
 
     def data_help(self) -> str:
         """``data= takes 'sample', a ..., or tfds:NAME``: the sources, for error messages."""

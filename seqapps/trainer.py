@@ -320,11 +320,12 @@ def _model_bytes(model: keras.Model) -> int:
     """Disk a run needs for its model files: weights, optimizer slots, a backup and a copy.
 
     float32 weights; Adam keeps two slots per weight; the backup holds weights and slots
-    and, while a new one is written, the previous one too; ``best.keras`` and its
-    temporary copy hold weights. 10 MB on top for logs and assets.
+    and, while a new one is written, the previous one too; ``best.keras`` (which
+    ``model.save`` writes with the optimizer) and its temporary copy the same. 10 MB on top
+    for logs and assets.
     """
     weights = 4 * model.count_params()
-    return 3 * weights * 2 + 2 * weights + 10_000_000
+    return 3 * weights * 2 * 2 + 10_000_000
 
 
 def _fail_on_non_finite(guard: StopOnNonFinite, out: Path) -> None:
@@ -392,7 +393,9 @@ def _train_locked(
         if state:
             with strategy.scope():
                 restore_backup(model, out / "backup", state)
-            rewrite_history(out / "history.csv", state.logs)
+        # Always: a kill after an epoch's CSV row but before its backup leaves a row for an
+        # epoch this process repeats (with no backup at all, every row is such a row).
+        rewrite_history(out / "history.csv", state.logs if state else [])
         previous_wall = state.wall_seconds if state else 0.0
         probe = None
         if cfg.grad_profile_every:  # a fixed batch of the per-replica size

@@ -44,12 +44,15 @@ import keras
 import yaml
 
 from seqapps import config as config_lib
-from seqapps.errors import ConfigError, TrainingError
+from seqapps.errors import ConfigError, SeqappsError
 from seqapps.rundir import RunLock, atomic_write, atomic_write_json
 from seqapps.space import Choice, FloatRange, IntRange, Param, search_space
 from seqapps.task import Task
 
 STUDY = "seqapps"
+# Failed trials in a row after which the search stops: the fault is then the data or a
+# fixed setting, not the sampled ones (else a wrong data path would fail for the budget).
+MAX_FAILURES_IN_A_ROW = 5
 
 
 def _optuna() -> Any:
@@ -206,6 +209,7 @@ def tune(
         "config": dataclasses.asdict(base),
         "space": _space_record(space),
         "monitor": monitor,
+        "sampler_seed": seed,
     }
     with RunLock(out):
         _check_same_search(out, record)
@@ -227,9 +231,18 @@ def tune(
             study.enqueue_trial(start)
         clock = _Clock.load(out / "budget.json")
         deadline = time.monotonic() + budget_minutes * 60 - clock.spent_before
+        failures: list[str] = []
         while _finished(study, optuna) < trials and time.monotonic() < deadline:
-            _run_trial(study, optuna, task_class, base, space, out, monitor, mode, deadline, clock)
+            error = _run_trial(
+                study, optuna, task_class, base, space, out, monitor, mode, deadline, clock
+            )
             clock.save()
+            keras.backend.clear_session()  # trials would otherwise pile up TF graphs
+            failures = [*failures, error] if error else []
+            if len(failures) >= MAX_FAILURES_IN_A_ROW:
+                raise ConfigError(
+                    f"{out}: {len(failures)} trials in a row failed; the last: {failures[-1]}"
+                )
         clock.save()
     return _write_results(study, optuna, task_class, base, out, monitor, clock.spent)
 
@@ -242,8 +255,11 @@ def _finished(study: Any, optuna: Any) -> int:
 def _rerun_interrupted(study: Any, optuna: Any) -> None:
     """Fail the trials a kill left RUNNING and queue their settings again (same run dir)."""
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        # Optuna has no public call to fail a trial of a dead process; the storage's is it.
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"resumes": trial.number})
+        # A re-run of a re-run keeps the first attempt's directory (and its backup).
+        first = trial.user_attrs.get("resumes", trial.number)
+        study.enqueue_trial(trial.params, user_attrs={"resumes": first})
 
 
 def _run_trial(
@@ -257,7 +273,13 @@ def _run_trial(
     mode: str,
     deadline: float,
     clock: _Clock,
-) -> None:
+) -> str | None:
+    """Run one trial; return None, or the error that failed it.
+
+    Raises:
+        SeqappsError: the starting configuration (trial 0) itself fails: the data or a
+            fixed setting is wrong, and no sampled setting can fix that.
+    """
     from seqapps.trainer import train  # late: importing the trainer loads TensorFlow
 
     trial = study.ask()
@@ -270,16 +292,21 @@ def _run_trial(
     except ConfigError as e:  # a combination the config refuses: not a result, a skip
         trial.set_user_attr("error", str(e))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return
+        return str(e)
     epochs = _Epochs(trial, monitor, deadline, clock)
     print(f"trial {trial.number}: {_describe(params)}", flush=True)
     try:
         if not (run_dir / "train_stats.json").exists():  # else it finished before a kill
             train(task_class(cfg), run_dir, callbacks=[epochs])
-    except TrainingError as e:  # diverged: a legitimate, bad result of these settings
+    except SeqappsError as e:
+        # Diverged (TrainingError), or settings the data cannot support (a window longer
+        # than the validation period): a bad result of these settings, not of the search.
         trial.set_user_attr("error", str(e))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return
+        print(f"trial {trial.number}: failed: {e}", flush=True)
+        if trial.number == 0:
+            raise
+        return str(e)
     value, n_epochs = _best_monitor(run_dir, monitor, mode)
     trial.set_user_attr("epochs", n_epochs)
     if value is None:
@@ -291,6 +318,7 @@ def _run_trial(
     shown = "none" if value is None else f"{value:.4f}"
     state = "pruned" if epochs.pruned else "stopped by the budget" if epochs.out_of_time else "done"
     print(f"trial {trial.number}: {monitor} {shown} ({state}, {n_epochs} epochs)", flush=True)
+    return None if value is not None else f"no finite {monitor} in {run_dir / 'history.csv'}"
 
 
 def _describe(params: dict[str, Any]) -> str:

@@ -211,3 +211,34 @@ def test_a_diverged_best_model_is_refused_not_scored(runs, tmp_path, capsys, com
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NaN or infinite" in err[0], err
     assert not (run_dir / "metrics.json").exists() and not (tmp_path / "models").exists()
+
+
+def test_input_fingerprint_covers_glob_patterns(tmp_path):
+    from seqapps.rundir import input_fingerprint
+
+    for i in range(2):
+        (tmp_path / f"train-{i}.csv").write_text(f"text,label\nrow {i},0\n")
+    pattern = str(tmp_path / "train-*.csv")
+    before = input_fingerprint({"train": pattern})
+    assert before["train"]["files"] == 2
+    (tmp_path / "train-1.csv").write_text("text,label\nedited,1\n")
+    assert input_fingerprint({"train": pattern})["train"]["sha256"] != before["train"]["sha256"]
+
+
+def test_a_kill_between_the_csv_row_and_the_first_backup_leaves_no_duplicate_row(tmp_path):
+    import shutil
+
+    with pytest.raises(RuntimeError, match="killed"):
+        train(make_task("epochs=2"), tmp_path, callbacks=[Interrupt(at=0)])
+    shutil.rmtree(tmp_path / "backup")  # as if killed before epoch 0's backup was written
+    train(make_task("epochs=2"), tmp_path)
+    assert [r["epoch"] for r in history_rows(tmp_path)] == ["0", "1"]
+
+
+def test_disk_errors_say_epochs_are_kept_only_for_training():
+    from seqapps.rundir import disk_error_message
+
+    e = OSError(errno.EACCES, "Permission denied", "data.csv")
+    assert disk_error_message(e) == "data.csv: Permission denied"
+    assert "finished epochs are kept" in disk_error_message(e, training=True)
+    assert disk_error_message(OSError(errno.ENOENT, "No such file")) is None

@@ -97,3 +97,15 @@ def test_everything_fixed_is_a_clear_error(tmp_path):
     fixed = [f"{k}={getattr(SentimentConfig(), k)}" for k in search_space(SentimentConfig)]
     with pytest.raises(ConfigError, match="nothing to tune"):
         tune(SentimentTask, tmp_path / "s", overrides=fixed, trials=1)
+
+
+def test_a_broken_starting_config_stops_the_search_at_once(tmp_path, monkeypatch):
+    """A wrong data path must not fail trial after trial for the whole budget."""
+    from seqapps.errors import DataError
+
+    def broken(*args, **kwargs):
+        raise DataError("typo.csv", "no such file or directory")
+
+    monkeypatch.setattr("seqapps.trainer.train", broken)
+    with pytest.raises(DataError, match="typo.csv"):
+        tune(SentimentTask, tmp_path / "s", overrides=FIXED, trials=5, budget_minutes=10)

@@ -41,13 +41,16 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
-from seqapps.errors import DataError
+from seqapps.errors import ConfigError, DataError
+from seqapps.rundir import DISK_ERRNOS
 
 # Single-file compression: suffix -> (decompress, what the error calls it, its errors).
 _COMPRESSIONS = {
-    ".gz": (gzip.decompress, "gzip", (OSError, EOFError)),
+    # zlib.error: a valid header over a damaged body (a truncated download); not an OSError.
+    ".gz": (gzip.decompress, "gzip", (OSError, EOFError, zlib.error)),
     ".bz2": (bz2.decompress, "bzip2", (OSError, EOFError, ValueError)),
     ".xz": (lzma.decompress, "xz", (lzma.LZMAError, EOFError)),
 }
@@ -222,8 +225,14 @@ def extract(archive: str | Path) -> Path:
     final = root / _digest(archive)
     if final.is_dir():
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+    except OSError as e:
+        raise ConfigError(
+            f"{root}: cannot extract archives here ({e.strerror}); "
+            "set SEQAPPS_ARCHIVE_CACHE to a writable folder"
+        ) from None
     try:
         if archive.name.lower().endswith(".zip"):
             _extract_zip(archive, tmp)
@@ -236,7 +245,12 @@ def extract(archive: str | Path) -> Path:
                 raise
     except DataError:
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, lzma.LZMAError) as e:
+    except OSError as e:
+        if e.errno in DISK_ERRNOS:  # the disk, not the archive: say so (seqapps.cli)
+            raise
+        kind = "zip" if archive.name.lower().endswith(".zip") else "tar"
+        raise DataError(archive, f"not a readable {kind} archive ({e})") from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
         kind = "zip" if archive.name.lower().endswith(".zip") else "tar"
         raise DataError(archive, f"not a readable {kind} archive ({e})") from None
     finally:

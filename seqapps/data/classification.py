@@ -174,7 +174,13 @@ def read_delimited(
         delimiter = "\t" if tab else ","
         by_position = text_column.isdigit() and label_column.isdigit()
         # csv can join physical lines (quoted newlines); line_num keeps the numbers right.
-        reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+        reader = csv.reader(
+            io.StringIO("\n".join(lines)),
+            delimiter=delimiter,
+            # TSV has no quoting: a quote is text ('"Hello," she said'), and an unmatched one
+            # must not swallow the tabs and lines after it.
+            quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
+        )
         rows = [(reader.line_num, row) for row in reader]
         header = None if by_position else [c.strip() for c in rows[0][1]]
         t_col = _column(text_column, header, path)

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.data.features import cached_features
-from seqapps.data.images import UNDECODABLE, decode_image, decode_images
+from seqapps.data.images import DECODE_VERSION, UNDECODABLE, decode_image, decode_images
 from seqapps.errors import ConfigError, DataError
 from seqapps.layers.backbones import build_backbone, calibrate_batch_norm, preprocess
 
@@ -188,9 +188,21 @@ class ImageEncoder:
         """
         # Hashed on every call: a fine-tuned backbone's weights change between calls.
         fingerprint = weights_fingerprint(self.backbone)
-        settings = {"backbone": self.name, "alpha": self.alpha, "weights_sha256": fingerprint}
+        settings = {
+            "backbone": self.name,
+            "alpha": self.alpha,
+            "weights_sha256": fingerprint,
+            "decode": DECODE_VERSION,  # caches from before EXIF orientation are not reused
+        }
         augment_seed = self.seed * 1000 + copy if copy else None
-        key_doc = {"images": [str(p) for p in images], "image_size": self.image_size, **settings}
+        key_doc = {
+            # Each file's size too: an image replaced under the same name is re-encoded.
+            "images": [
+                [str(p), Path(p).stat().st_size if Path(p).exists() else -1] for p in images
+            ],
+            "image_size": self.image_size,
+            **settings,
+        }
         if copy:
             key_doc["augment_seed"] = augment_seed
         key = hashlib.sha256(json.dumps(key_doc).encode("utf-8")).hexdigest()[:24]

@@ -35,6 +35,10 @@ _MAX_SEGMENTS = 32  # JPEG marker segments walked before giving up
 _MAX_IFD_ENTRIES = 64  # IFD0 entries read (orientation, tag 0x0112, is among the first)
 _ORIENTATION_TAG = 0x0112
 
+# How decode_image turns bytes into pixels; part of the feature-cache key, so features
+# cached by an older decoder (before EXIF orientation) are recomputed, not reused.
+DECODE_VERSION = "exif-orientation-1"
+
 # The problem named for an image TensorFlow cannot decode (in a DataError).
 UNDECODABLE = "cannot be decoded (truncated or corrupt image)"
 
@@ -79,7 +83,7 @@ def exif_orientation(data: tf.Tensor) -> tf.Tensor:
     stored). TF ops only: never fails, runs in ``tf.data`` and the SavedModel.
     """
     byte, u16, u32, size = _reader(data)
-    big_endian = tf.constant(False)
+    jpeg_little = tf.constant(False)  # JPEG segment lengths are big-endian
     is_jpeg = (byte(0) == 0xFF) & (byte(1) == 0xD8)
 
     # The marker walk: (segment, position of the next marker, TIFF header position or -1).
@@ -89,7 +93,7 @@ def exif_orientation(data: tf.Tensor) -> tf.Tensor:
     def step(k: tf.Tensor, pos: tf.Tensor, tiff: tf.Tensor) -> tuple:
         marker = byte(pos + 1)
         valid = (byte(pos) == 0xFF) & (marker != 0xDA) & (marker != 0xD9)  # not scan / end
-        length = u16(pos + 2, big_endian)
+        length = u16(pos + 2, jpeg_little)
         exif = (marker == 0xE1) & tf.reduce_all(
             tf.stack([byte(pos + 4 + j) for j in range(6)]) == [69, 120, 105, 102, 0, 0]
         )  # b"Exif\0\0"

@@ -96,7 +96,8 @@ def find_split_files(
     e.g. CoNLL-2003's ``eng.testa``). A split with no known name present is found among the
     folder's files by :data:`SPLIT_PATTERNS` (``*train*``; ``*dev*``, ``*valid*``,
     ``*val*``; ``*test*``, case-insensitive), ignoring hidden files and README / SOURCE /
-    LICENSE notes, and files ``keep`` rejects. Exactly one file must match.
+    LICENSE notes, and files ``keep`` rejects; a name that fits two splits (``trainval``)
+    is neither's. Exactly one file must match.
 
     Raises:
         DataError: a split with no file or several candidates; the message lists the
@@ -119,10 +120,13 @@ def find_split_files(
         candidates[split] = [
             p for p in files if any(pat in p.name.lower() for pat in SPLIT_PATTERNS[split])
         ]
-    # A file taken by its exact name is no candidate for another split (eng.testa is val).
+    # A file taken by its exact name is no candidate for another split (eng.testa is val),
+    # and a name that fits two splits (trainval.txt) is neither's: it would otherwise be
+    # read as training and validation data at once.
     taken = set(found.values())
+    fits = {p: sum(p in paths for paths in candidates.values()) for p in files}
     for split, paths in candidates.items():
-        paths[:] = [p for p in paths if p not in taken]
+        paths[:] = [p for p in paths if p not in taken and fits.get(p, 0) < 2]
         if len(paths) == 1:
             found[split] = paths[0]
     if len(found) == len(splits):

@@ -124,8 +124,9 @@ def read_pair_file(
 
     Without ``source_column`` / ``target_column`` a tab-separated file is read as
     :func:`read_tsv` reads it (columns 0 and 1, swapped by ``reverse``). Otherwise the file
-    is split by tabs (``.tsv``, ``.tab``, ``.txt``, or a tab in the first line) or commas
-    (CSV quoting), and the columns are the ones named: digits are 0-based indexes (no
+    is split by commas with CSV quoting when it is a ``.csv`` file without a tab in its
+    first line, else by tabs with no quoting (a quote is text), and the columns are the
+    ones named: digits are 0-based indexes (no
     header row), names are looked up in the first row (the header). An unset side takes
     column 0 or 1 (``reverse`` swaps them).
 
@@ -145,7 +146,13 @@ def read_pair_file(
         source_column or ("1" if reverse else "0"),
         target_column or ("0" if reverse else "1"),
     ]
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    reader = csv.reader(
+        io.StringIO("\n".join(lines)),
+        delimiter=delimiter,
+        # TSV has no quoting: a quote is text ('"Hello," she said'), and an unmatched one
+        # must not swallow the tabs and lines after it.
+        quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
+    )
     rows = [(reader.line_num, row) for row in reader]
     header = None
     if not all(spec.isdigit() for spec in specs):

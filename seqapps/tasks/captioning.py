@@ -182,7 +182,6 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         self.image_encoder: ImageEncoder | None = None  # set by adapt / load_assets
         self.dropped_long = 0  # training captions over max_length, reported by adapt
         self._tuned: tuple[keras.Model, ImageEncoder] | None = None
-        self._split_skipped = 0  # images skipped in train= / val= / test= files
 
     @property
     def words(self) -> list[str]:
@@ -219,15 +218,11 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     def read_split(self, paths: list[str]) -> CaptionedImages:
         """Captioned images of caption files, concatenated (``train=`` / ``val=`` ...)."""
         cfg = self.cfg
-        images = read_caption_files(paths, image_dir=cfg.image_dir, skip_missing=cfg.skip_missing)
-        self._split_skipped += images.skipped_missing
-        return images
+        return read_caption_files(paths, image_dir=cfg.image_dir, skip_missing=cfg.skip_missing)
 
     def join_splits(self, parts: dict[str, CaptionedImages]) -> CaptionData:
         """:class:`CaptionData` of the three splits (skipped images reported once)."""
-        data = CaptionData(**parts)
-        data.train.skipped_missing, self._split_skipped = self._split_skipped, 0
-        return _report_skipped(data)
+        return _report_skipped(CaptionData(**parts))  # each split keeps its own count
 
     sources = (
         DataSource(

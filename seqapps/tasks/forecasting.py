@@ -33,7 +33,7 @@ import tensorflow as tf
 from seqapps.config import RecurrentConfig, TrainConfig
 from seqapps.data.io import SPLITS, Splits, sample_dir
 from seqapps.data.prices import PRICE_FIELDS, Columns, Series, load_prices
-from seqapps.errors import ConfigError, DataError, SeqappsError
+from seqapps.errors import ConfigError, DataError, TrainingError
 from seqapps.layers.recurrent import recurrent_stack
 from seqapps.metrics import PinballLoss, forecast_scores
 from seqapps.plots import plot_forecasts, plot_horizon_errors
@@ -585,7 +585,7 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
         if not bad.any():
             return
         weights = all(np.isfinite(w).all() for w in model.get_weights())
-        raise SeqappsError(
+        raise TrainingError(
             f"the model's forecasts are not finite on {int(bad.sum())} of {len(bad)} "
             f"{split} windows: "
             + (

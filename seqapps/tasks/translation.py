@@ -131,7 +131,6 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
         self.target_vectorizer: keras.layers.TextVectorization | None = None
         self.target_words: list[str] = []  # the target vocabulary by id
         self.dropped_long = 0  # training pairs over max_length, reported by adapt
-        self._split_blank = 0  # blank pairs skipped in train= / val= / test= files
 
     # --- data ------------------------------------------------------------------------
     def _prefix(self, source: str) -> list[Path]:
@@ -180,14 +179,11 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
             self._read_pairs(p) if Path(p).is_file() else read_aligned(*self._prefix(p))
             for p in paths
         ]
-        pairs = concat_pairs(parts)
-        self._split_blank += pairs.skipped_blank
-        return pairs
+        return concat_pairs(parts)  # keeps its own skipped_blank
 
     def join_splits(self, parts: dict[str, Pairs]) -> ParallelData:
         """:class:`ParallelData` of the three splits (blank pairs reported once)."""
-        blank, self._split_blank = self._split_blank, 0
-        return _report_blank(ParallelData(**parts), blank)
+        return _report_blank(ParallelData(**parts))
 
     sources = (
         DataSource(

@@ -132,3 +132,31 @@ def test_find_split_files_by_name(tmp_path):
     (tmp_path / "xxx.valid.conll").unlink()
     with pytest.raises(DataError, match=r"no val file \(found train: xxxtrain.conll; val: none"):
         find_split_files(tmp_path)
+
+
+def test_damaged_bodies_are_one_line_errors_not_zlib_tracebacks(tmp_path):
+    """A valid header over a damaged body (a cut download) raised zlib.error before."""
+    text = ("a line of text number %d\n" * 2000 % tuple(range(2000))).encode()
+    packed = gzip.compress(text)
+    bad = packed[:20] + bytes(b ^ 0xFF for b in packed[20:200]) + packed[200:]
+    (tmp_path / "x.txt.gz").write_bytes(bad)
+    with pytest.raises(DataError, match=r"x.txt.gz: .*gzip"):
+        read_lines(tmp_path / "x.txt.gz")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("data/train.txt", text)
+        z.writestr("data/test.txt", text)
+    raw = bytearray(buf.getvalue())
+    start = raw.index(b"PK\x03\x04") + 30 + len("data/train.txt")
+    raw[start + 10 : start + 400] = bytes(390)  # zeros inside the deflate stream
+    (tmp_path / "d.zip").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"d.zip: not a readable zip archive"):
+        archives.extract(tmp_path / "d.zip")
+
+
+def test_a_file_named_for_two_splits_is_neither(tmp_path):
+    """trainval.txt would have been read as training and validation data at once."""
+    for name in ("trainval.txt", "test.txt"):
+        (tmp_path / name).write_text("x\n")
+    with pytest.raises(DataError, match="val: none"):
+        find_split_files(tmp_path)

@@ -72,3 +72,14 @@ def test_split_pairs(tmp_path):
     assert sorted(data.train.sources + data.val.sources + data.test.sources) == sorted(
         pairs.sources
     )
+
+
+def test_tab_separated_pairs_keep_their_quotes(tmp_path):
+    """TSV has no quoting: the csv module's default read '"Hello," she said' without quotes."""
+    from seqapps.data.parallel import read_pair_file
+
+    path = tmp_path / "pairs.tsv"
+    path.write_text('"Hallo," sagte sie\t"Hello," she said\n"offen\tunclosed\nzwei\ttwo\n')
+    pairs = read_pair_file(path, source_column="0", target_column="1")
+    assert pairs.sources == ['"Hallo," sagte sie', '"offen', "zwei"]
+    assert pairs.targets == ['"Hello," she said', "unclosed", "two"]
