@@ -76,7 +76,7 @@ def test_ner_split_files_globs_archives_and_carving(tmp_path):
     data = t.load_data()
     assert sizes(data) == (8, 2, 6)
     assert data.train.tokens[0][0] == "EU0" and data.train.tokens[-1][0] == "B4"  # sorted
-    assert set(t.input_paths()) == {"val", "test"}  # a glob is not one path
+    assert set(t.input_paths()) == {"train", "val", "test"}  # the glob too: its matches
     # val and test carved from train by val_fraction / test_fraction, seeded
     t = task("ner", train=tmp_path / "part*", val_fraction=0.25, test_fraction=0.25)
     assert sizes(t.load_data()) == (4, 2, 2)
