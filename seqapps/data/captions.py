@@ -249,7 +249,8 @@ def read_coco_captions(
         files = {im["id"]: im["file_name"] for im in doc["images"]}
         annotations = list(doc["annotations"])
     except (KeyError, TypeError) as e:
-        raise DataError(json_path, f"not a COCO captions file (no {e})") from None
+        what = f"no {e} key" if isinstance(e, KeyError) else "images and annotations must be lists"
+        raise DataError(json_path, f"not a COCO captions file ({what})") from None
     if not all(isinstance(f, str) and f for f in files.values()):
         raise DataError(json_path, "not a COCO captions file (an image without a file_name)")
     captions: dict[str, list[str]] = {}
@@ -260,7 +261,8 @@ def read_coco_captions(
         # NFC, as read_lines gives every other loader (json.loads keeps NFD as typed).
         caption = unicodedata.normalize("NFC", ann["caption"].strip())
         captions.setdefault(files[image_id], []).append(caption)
-    names = [files[i] for i in sorted(files) if files[i] in captions]
+    # Ids in file order, not sorted: COCO ids are ints, but a hand-made file may mix types.
+    names = [f for f in dict.fromkeys(files.values()) if f in captions]
     return _collect(names, captions, Path(image_dir), json_path, skip_missing)
 
 
