@@ -355,6 +355,7 @@ def standard_callbacks(
     *,
     state: RunState | None = None,
     wall_seconds: Callable[[], float] = lambda: 0.0,
+    patience: int | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks every training run gets, writing into ``out``.
 
@@ -373,6 +374,8 @@ def standard_callbacks(
         state: the backup a resumed run starts from: the best value, the patience counter
             and the throughput totals continue from it.
         wall_seconds: the run's wall time so far, for the backup.
+        patience: early-stopping patience in epochs (None = ``cfg.patience``; the trainer
+            passes ``cfg.patience_for(steps_per_epoch)``).
 
     Raises:
         ValueError: ``grad_profile_every`` is set but no ``probe`` is given.
@@ -386,7 +389,9 @@ def standard_callbacks(
         throughput,
         StopOnNonFinite(),
         BestModel(out / "best.keras", monitor, mode, best_value(history, monitor, mode)),
-        ResumableEarlyStopping(history, monitor=monitor, mode=mode, patience=task.cfg.patience),
+        ResumableEarlyStopping(
+            history, monitor=monitor, mode=mode, patience=patience or task.cfg.patience
+        ),
         keras.callbacks.TensorBoard(str(out / "logs")),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]

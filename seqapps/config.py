@@ -84,6 +84,13 @@ class TrainConfig(CheckedConfig):
     seed: int = 42
     # Early stopping: epochs without improvement of the monitored validation metric.
     patience: int = 3
+    # Training length in optimisation steps instead of epochs (None = use `epochs`): set,
+    # the run trains ceil(train_steps / steps per epoch) epochs, so a small data set gets as
+    # many updates as a large one rather than as many passes.
+    train_steps: int | None = None
+    # Early-stopping patience in optimisation steps (None = use `patience`): set, patience
+    # is ceil(patience_steps / steps per epoch) epochs.
+    patience_steps: int | None = None
     # The validation metric (a history.csv column, e.g. val_macro_f1) that selects the best
     # epoch (best.keras) and drives early stopping; "" = the task's own default. It must be
     # one the task logs each epoch (an unknown name lists them); minimised or maximised as
@@ -103,6 +110,18 @@ class TrainConfig(CheckedConfig):
         "batch_size": Choice((16, 32, 64, 128)),
     }
 
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs to train: ``epochs``, or ``train_steps`` in epochs of ``steps_per_epoch``."""
+        if self.train_steps is None:
+            return self.epochs
+        return max(1, -(-self.train_steps // max(steps_per_epoch, 1)))
+
+    def patience_for(self, steps_per_epoch: int) -> int:
+        """Early-stopping patience in epochs: ``patience``, or ``patience_steps`` converted."""
+        if self.patience_steps is None:
+            return self.patience
+        return max(1, -(-self.patience_steps // max(steps_per_epoch, 1)))
+
     def split_args(self) -> dict[str, Any]:
         """``val_fraction``, ``test_fraction`` and ``seed``: what a file loader splits by."""
         return {
@@ -119,6 +138,13 @@ class TrainConfig(CheckedConfig):
         _check(self.lr_decay >= 0, "lr_decay must be >= 0")
         _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")
         _check(self.patience >= 1, "patience must be >= 1")
+        _check(
+            self.train_steps is None or self.train_steps >= 1, "train_steps must be >= 1 or None"
+        )
+        _check(
+            self.patience_steps is None or self.patience_steps >= 1,
+            "patience_steps must be >= 1 or None",
+        )
         _check(self.grad_profile_every >= 0, "grad_profile_every must be >= 0")
         # NumPy and Python's random take seeds in [0, 2**32); -1 gave a traceback.
         _check(0 <= self.seed < 2**32, "seed must be an integer in [0, 4294967295]")

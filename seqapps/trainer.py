@@ -135,8 +135,10 @@ def _check_same_config(run_dir: Path, cfg: object, task_name: str) -> None:
         return
     old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     new = {"task": task_name, **dataclasses.asdict(cfg)}
-    # Epochs may grow on resume (train longer); anything else changes the experiment.
-    diff = sorted(k for k in set(old) | set(new) if k != "epochs" and old.get(k) != new.get(k))
+    # Epochs (or train_steps) may grow on resume (train longer); anything else changes the
+    # experiment.
+    longer = ("epochs", "train_steps")
+    diff = sorted(k for k in set(old) | set(new) if k not in longer and old.get(k) != new.get(k))
     if diff:
         raise ConfigError(
             f"{path}: this run directory holds a run with different settings "
@@ -397,6 +399,15 @@ def _train_locked(
         # epoch this process repeats (with no backup at all, every row is such a row).
         rewrite_history(out / "history.csv", state.logs if state else [])
         previous_wall = state.wall_seconds if state else 0.0
+        epochs = cfg.epochs_for(streams.steps_per_epoch)
+        patience = cfg.patience_for(streams.steps_per_epoch)
+        if index == 0 and (cfg.train_steps or cfg.patience_steps):
+            print(
+                f"training for up to {epochs} epochs of {streams.steps_per_epoch} steps, "
+                f"patience {patience} epochs (train_steps={cfg.train_steps}, "
+                f"patience_steps={cfg.patience_steps})",
+                flush=True,
+            )
         probe = None
         if cfg.grad_profile_every:  # a fixed batch of the per-replica size
             ds = task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True)
@@ -408,10 +419,11 @@ def _train_locked(
             probe,
             state=state,
             wall_seconds=lambda: previous_wall + time.perf_counter() - started,
+            patience=patience,
         )
-        if not (state and (state.stopped or state.epoch >= cfg.epochs)):
+        if not (state and (state.stopped or state.epoch >= epochs)):
             fit_args = task.fit_args(data)
-            _fit(model, streams, cfg.epochs, [*standard, *callbacks], fit_args, done)
+            _fit(model, streams, epochs, [*standard, *callbacks], fit_args, done)
     _fail_on_non_finite(next(c for c in standard if isinstance(c, StopOnNonFinite)), out)
     if (out / "best.keras").exists():  # the best epoch's weights, resumed or not
         best = keras.models.load_model(out / "best.keras", compile=False)
@@ -425,6 +437,8 @@ def _train_locked(
         "train_samples_per_second": throughput.samples_per_second,
         "wall_seconds": previous_wall + time.perf_counter() - started,
         "epochs_run": throughput.epochs,
+        "epochs_planned": epochs,
+        "steps_per_epoch": streams.steps_per_epoch,
         "replicas": strategy.num_replicas_in_sync,
         "global_batch_size": streams.global_batch,
         "monitor": monitor,  # the validation metric that selected best.keras's epoch
