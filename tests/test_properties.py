@@ -317,3 +317,15 @@ def test_garbled_files_load_or_fail_naming_the_file(tmp_path_factory, name, muta
         assert str(folder) in message, message  # names the file (or its folder's file)
         assert "\n" not in message, message  # one line
     # Any other exception type fails the test: that is the property.
+
+
+def test_a_carriage_return_inside_a_csv_line_names_the_file_and_line(tmp_path):
+    """Found by the deep profile: csv.Error ("new-line character seen in unquoted field")."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"text,label\ngood one,1\nbad\rline,0\n")
+    with pytest.raises(DataError, match=r"t.csv:3: not valid CSV"):
+        load_delimited(path)
+    prices = tmp_path / "p.csv"
+    prices.write_bytes(b"date,close,Name\n2020-01-02,1.5,A\n2020-01-03\r,1.6,A\n")
+    with pytest.raises(DataError, match=r"p.csv:3: not valid CSV"):
+        load_prices(prices)

@@ -7,9 +7,7 @@ line number.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from seqapps.data.archives import plain_suffix
 from seqapps.data.io import (
     SPLITS,
     Splits,
+    csv_rows,
     find_split_files,
     prepare_tfds,
     random_split,
@@ -173,15 +172,7 @@ def read_delimited(
         tab = plain_suffix(path) in (".tsv", ".tab") or "\t" in lines[0]
         delimiter = "\t" if tab else ","
         by_position = text_column.isdigit() and label_column.isdigit()
-        # csv can join physical lines (quoted newlines); line_num keeps the numbers right.
-        reader = csv.reader(
-            io.StringIO("\n".join(lines)),
-            delimiter=delimiter,
-            # TSV has no quoting: a quote is text ('"Hello," she said'), and an unmatched one
-            # must not swallow the tabs and lines after it.
-            quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
-        )
-        rows = [(reader.line_num, row) for row in reader]
+        rows = csv_rows(path, lines, delimiter)
         header = None if by_position else [c.strip() for c in rows[0][1]]
         t_col = _column(text_column, header, path)
         l_col = _column(label_column, header, path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import unicodedata
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -201,3 +203,28 @@ def prepare_tfds(name: str) -> Any:
             hint="TFDS downloads need internet; offline, point data= at files",
         ) from None
     return builder
+
+
+def csv_rows(path: str | Path, lines: list[str], delimiter: str) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of delimited text, each failure a :class:`DataError`.
+
+    Commas get CSV quoting; tabs none (TSV has no quoting: a quote is text, and an
+    unmatched one must not swallow the tabs and lines after it). The csv module's own
+    errors (a stray carriage return inside a line, a NUL byte) name the file and line.
+    """
+    reader = csv.reader(
+        io.StringIO("\n".join(lines)),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
+    )
+    rows = []
+    try:
+        for row in reader:  # csv can join physical lines (quoted newlines): line_num is right
+            rows.append((reader.line_num, row))
+    except csv.Error as e:
+        raise DataError(
+            path,
+            f"not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({e})",
+            line=reader.line_num,
+        ) from None
+    return rows

@@ -21,15 +21,20 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from pathlib import Path
 
 import numpy as np
 
 from seqapps.data.archives import COMPRESSED_SUFFIXES, plain_name, plain_suffix
-from seqapps.data.io import Splits, find_split_files, prepare_tfds, random_split, read_lines
+from seqapps.data.io import (
+    Splits,
+    csv_rows,
+    find_split_files,
+    prepare_tfds,
+    random_split,
+    read_lines,
+)
 from seqapps.errors import ConfigError, DataError
 
 
@@ -146,14 +151,7 @@ def read_pair_file(
         source_column or ("1" if reverse else "0"),
         target_column or ("0" if reverse else "1"),
     ]
-    reader = csv.reader(
-        io.StringIO("\n".join(lines)),
-        delimiter=delimiter,
-        # TSV has no quoting: a quote is text ('"Hello," she said'), and an unmatched one
-        # must not swallow the tabs and lines after it.
-        quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
-    )
-    rows = [(reader.line_num, row) for row in reader]
+    rows = csv_rows(path, lines, delimiter)
     header = None
     if not all(spec.isdigit() for spec in specs):
         header = [c.strip() for c in rows[0][1]] if rows else []

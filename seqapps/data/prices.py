@@ -20,16 +20,14 @@ missing before the first one takes the first recorded volume. A field a ticker n
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 from pathlib import Path
 
 import numpy as np
 
 from seqapps.data.archives import plain_suffix
-from seqapps.data.io import read_lines
+from seqapps.data.io import csv_rows, read_lines
 from seqapps.errors import DataError
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
@@ -99,9 +97,9 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not lines:
         raise DataError(path, "file is empty")
     delimiter = "\t" if "\t" in lines[0] else ","
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    header = [c.strip() for c in next(reader)]
-    rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    all_rows = csv_rows(path, lines, delimiter)
+    header = [c.strip() for c in all_rows[0][1]] if all_rows else []
+    rows = [(line, row) for line, row in all_rows[1:] if any(c.strip() for c in row)]
     return header, rows
 
 
