@@ -225,6 +225,7 @@ def test_input_fingerprint_covers_glob_patterns(tmp_path):
     assert input_fingerprint({"train": pattern})["train"]["sha256"] != before["train"]["sha256"]
 
 
+@pytest.mark.slow  # trains twice: make test-all
 def test_a_kill_between_the_csv_row_and_the_first_backup_leaves_no_duplicate_row(tmp_path):
     import shutil
 

@@ -151,15 +151,19 @@ def test_learning_rate_decays_per_epoch(tmp_path):
     assert "lr_decay: 1.0" in (tmp_path / "config.yaml").read_text()
 
 
-def test_train_steps_and_patience_steps_set_epochs_from_the_data_size(tmp_path):
-    """96 examples in batches of 32: 3 steps an epoch; 7 steps -> 3 epochs, 4 -> patience 2."""
+def test_train_steps_and_patience_steps_convert_to_epochs():
     cfg = make_task("epochs=50", "train_steps=7", "patience_steps=4").cfg
     assert (cfg.epochs_for(3), cfg.patience_for(3)) == (3, 2)
     assert (cfg.epochs_for(1000), cfg.patience_for(1000)) == (1, 1)
     assert make_task("epochs=5").cfg.epochs_for(3) == 5  # unset: epochs as given
+    with pytest.raises(ConfigError, match="train_steps must be >= 1"):
+        make_task("train_steps=0")
+
+
+@pytest.mark.slow  # trains: make test-all
+def test_train_steps_and_patience_steps_set_epochs_from_the_data_size(tmp_path):
+    """96 examples in batches of 32: 3 steps an epoch; 7 steps -> 3 epochs, 4 -> patience 2."""
     train(make_task("epochs=50", "train_steps=7", "patience_steps=4"), tmp_path)
     stats = json.loads((tmp_path / "train_stats.json").read_text())
     assert stats["epochs_planned"] == 3 and stats["steps_per_epoch"] == 3
     assert history_epochs(tmp_path) == [0, 1, 2]
-    with pytest.raises(ConfigError, match="train_steps must be >= 1"):
-        make_task("train_steps=0")
