@@ -364,7 +364,7 @@ def standard_callbacks(
 
     Args:
         task: the task (:meth:`~seqapps.task.Task.monitored`: the metric that selects the
-            epoch and its mode; ``cfg.patience``,
+            epoch and its mode; ``cfg.patience`` or ``cfg.patience_steps``,
             ``cfg.grad_profile_every``).
         out: the run's output directory: ``backup/``, ``best.keras``, ``logs/`` and
             ``history.csv`` go there.
@@ -374,8 +374,9 @@ def standard_callbacks(
         state: the backup a resumed run starts from: the best value, the patience counter
             and the throughput totals continue from it.
         wall_seconds: the run's wall time so far, for the backup.
-        patience: early-stopping patience in epochs (None = ``cfg.patience``; the trainer
-            passes ``cfg.patience_for(steps_per_epoch)``).
+        patience: early-stopping patience in epochs (None = ``cfg.patience_for`` the steps
+            of ``samples_per_epoch`` / ``cfg.batch_size``; the trainer passes
+            ``cfg.patience_for(steps_per_epoch)`` of the global batch).
 
     Raises:
         ValueError: ``grad_profile_every`` is set but no ``probe`` is given.
@@ -390,7 +391,11 @@ def standard_callbacks(
         StopOnNonFinite(),
         BestModel(out / "best.keras", monitor, mode, best_value(history, monitor, mode)),
         ResumableEarlyStopping(
-            history, monitor=monitor, mode=mode, patience=patience or task.cfg.patience
+            history,
+            monitor=monitor,
+            mode=mode,
+            patience=patience
+            or task.cfg.patience_for(-(-samples_per_epoch // task.cfg.batch_size)),
         ),
         keras.callbacks.TensorBoard(str(out / "logs")),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),

@@ -253,6 +253,16 @@ def _make_streams(task: Task, data: Any, replicas: int, done_epochs: int = 0) ->
     )
 
 
+def _plan(cfg: Any, epochs: int, patience: int, steps_per_epoch: int) -> str:
+    """The line saying how long the run trains and why: from epochs, or from steps."""
+    length = "epochs=" if cfg.epochs is not None else f"train_steps={cfg.train_steps}"
+    wait = "patience=" if cfg.patience is not None else f"patience_steps={cfg.patience_steps}"
+    return (
+        f"training for up to {epochs} epochs of {steps_per_epoch} steps ({length}), "
+        f"early-stopping patience {patience} epochs ({wait})"
+    )
+
+
 def _write_data_report(task: Task, data: Any, run_dir: Path) -> None:
     """Print the data report (a compact table) and write ``data_report.json``."""
     report = task.data_report(data)
@@ -401,13 +411,8 @@ def _train_locked(
         previous_wall = state.wall_seconds if state else 0.0
         epochs = cfg.epochs_for(streams.steps_per_epoch)
         patience = cfg.patience_for(streams.steps_per_epoch)
-        if index == 0 and (cfg.train_steps or cfg.patience_steps):
-            print(
-                f"training for up to {epochs} epochs of {streams.steps_per_epoch} steps, "
-                f"patience {patience} epochs (train_steps={cfg.train_steps}, "
-                f"patience_steps={cfg.patience_steps})",
-                flush=True,
-            )
+        if index == 0:
+            print(_plan(cfg, epochs, patience, streams.steps_per_epoch), flush=True)
         probe = None
         if cfg.grad_profile_every:  # a fixed batch of the per-replica size
             ds = task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True)

@@ -27,6 +27,10 @@ Why Optuna rather than KerasTuner: it is framework-neutral (the tuner calls our 
 ``train``, so resumable run directories, the NaN guard and the data pipeline stay one code
 path), its journal storage makes a study survive ``kill -9``, and it is actively released
 (5.0, 2026); KerasTuner wants to own the model-building and fit loop.
+
+Training length is searched as ``train_steps`` (optimisation steps, so the range suits any
+data size); when the starting configuration sets ``epochs`` (which wins over
+``train_steps``), that dimension is left out of the search.
 """
 
 from __future__ import annotations
@@ -200,6 +204,8 @@ def tune(
     # (benchmark configs list every key; fixing them all would leave nothing to search).
     fixed = set(config_lib.parse_overrides(list(overrides)))
     space = {k: v for k, v in search_space(task_class.config_class).items() if k not in fixed}
+    if base.epochs is not None:  # epochs wins over train_steps: sampling it would do nothing
+        space.pop("train_steps", None)
     if not space:
         raise ConfigError(f"{task_class.name}: every searched setting is fixed; nothing to tune")
     probe = task_class(base)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from seqapps import config as config_lib
 from seqapps.errors import ConfigError
+from seqapps.tasks import get_task_class
 from seqapps.tasks.sentiment import SentimentConfig, SentimentTask
 from seqapps.trainer import get_strategy, train
 
@@ -152,18 +153,42 @@ def test_learning_rate_decays_per_epoch(tmp_path):
 
 
 def test_train_steps_and_patience_steps_convert_to_epochs():
-    cfg = make_task("epochs=50", "train_steps=7", "patience_steps=4").cfg
+    cfg = make_task("epochs=none", "patience=none", "train_steps=7", "patience_steps=4").cfg
     assert (cfg.epochs_for(3), cfg.patience_for(3)) == (3, 2)
     assert (cfg.epochs_for(1000), cfg.patience_for(1000)) == (1, 1)
-    assert make_task("epochs=5").cfg.epochs_for(3) == 5  # unset: epochs as given
+    # epochs / patience, when set, win over the step counts
+    both = make_task("epochs=5", "patience=4", "train_steps=7", "patience_steps=4").cfg
+    assert (both.epochs_for(3), both.patience_for(3)) == (5, 4)
     with pytest.raises(ConfigError, match="train_steps must be >= 1"):
         make_task("train_steps=0")
+    with pytest.raises(ConfigError, match="set epochs or train_steps"):
+        make_task("epochs=none", "train_steps=none")
+    with pytest.raises(ConfigError, match="set patience or patience_steps"):
+        make_task("patience=none", "patience_steps=none")
+
+
+def test_every_task_defaults_to_its_benchmark_length_in_steps():
+    """The step defaults are the benchmark's epochs times its steps per epoch: the benchmark
+    trains exactly as many epochs as before, and a smaller set more (outcome 5 of #16)."""
+    benchmark = {  # task: (steps per epoch on its benchmark data, epochs, patience)
+        "sentiment": (753, 8, 2),  # 48,152 tweets / 64
+        "ner": (439, 30, 5),  # 14,041 sentences / 32
+        "translation": (227, 12, 3),  # 29,000 pairs / 128
+        "captioning": (469, 10, 2),  # 29,975 captions / 64
+        "forecasting": (782, 4, 2),  # 200,000 windows / 256
+    }
+    for name, (steps, epochs, patience) in benchmark.items():
+        cfg = get_task_class(name).config_class()
+        assert cfg.epochs is None and cfg.patience is None, name
+        assert (cfg.epochs_for(steps), cfg.patience_for(steps)) == (epochs, patience), name
+    ner = get_task_class("ner").config_class()
+    assert (ner.epochs_for(94), ner.patience_for(94)) == (141, 24)  # 3,000 sentences
 
 
 @pytest.mark.slow  # trains: make test-all
 def test_train_steps_and_patience_steps_set_epochs_from_the_data_size(tmp_path):
     """96 examples in batches of 32: 3 steps an epoch; 7 steps -> 3 epochs, 4 -> patience 2."""
-    train(make_task("epochs=50", "train_steps=7", "patience_steps=4"), tmp_path)
+    train(make_task("epochs=none", "train_steps=7", "patience_steps=4"), tmp_path)
     stats = json.loads((tmp_path / "train_stats.json").read_text())
     assert stats["epochs_planned"] == 3 and stats["steps_per_epoch"] == 3
     assert history_epochs(tmp_path) == [0, 1, 2]

@@ -112,7 +112,7 @@ class Seq2SeqConfig(CheckedConfig):
     search_space: ClassVar[dict[str, Any]] = {
         "embedding_dim": IntRange(64, 512, log=True),
         "batch_size": Choice((32, 64, 128, 256)),
-        "epochs": IntRange(6, 16),
+        "train_steps": IntRange(1400, 3600),  # 6-16 Multi30k epochs
     }
 
     def check(self) -> None:
