@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from seqapps import __version__
 from seqapps.errors import ConfigError
+from seqapps.model_card import model_card
 from seqapps.runs import load_run, load_task, metrics_path
 from seqapps.task import Task
 
@@ -80,6 +81,10 @@ def _running(pid: int) -> bool:
 def export(run_dir: str | Path, root: str | Path) -> Path:
     """Export the best model of ``run_dir`` as a new version under ``root``; return its path.
 
+    The version directory holds the SavedModel, ``assets.extra/seqapps/`` (config, assets,
+    test metrics, data report: what :func:`load_export` and the model card read) and the
+    model card ``README.md`` (:mod:`seqapps.model_card`).
+
     Example:
         >>> export("runs/sentiment", "saved_models/sentiment")   # doctest: +SKIP
         PosixPath('saved_models/sentiment/1')
@@ -105,6 +110,11 @@ def export(run_dir: str | Path, root: str | Path) -> Path:
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (meta / "export.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        if (run_dir / "data_report.json").is_file():
+            shutil.copy(run_dir / "data_report.json", meta / "data_report.json")
+        # The model card (README.md) is read from the files above and the signature.
+        card = model_card(task, run_dir, tmp, root.name)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
         readable(tmp)
         for _ in range(100):  # another exporter may take a number between our look and rename
             target = root / str((versions(root) or [0])[-1] + 1)

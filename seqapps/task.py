@@ -34,6 +34,7 @@ import abc
 import dataclasses
 import glob
 import json
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -549,6 +550,33 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     @abc.abstractmethod
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """Render ``serving_default`` outputs as one printable line per input."""
+
+    # An input for the model card's examples (a text; tasks with file inputs override
+    # card_usage instead).
+    card_example: ClassVar[str] = "some text"
+
+    def card_usage(self) -> dict[str, str]:
+        """How the model card shows a call (:mod:`seqapps.model_card`).
+
+        Returns:
+            ``predict``: ``seqapps predict`` arguments (shell-quoted); ``instances``: a JSON
+            list for the REST API's row format (no single quotes: it sits in ``-d '...'``);
+            ``python``: the ``serving_default`` argument as Python source (``tf`` imported);
+            optionally ``note``: one sentence on what an instance is.
+        """
+        text = self.card_example
+        return {
+            "predict": shlex.quote(text),
+            "instances": json.dumps([text], ensure_ascii=False),
+            "python": f"tf.constant([{text!r}])",
+        }
+
+    def card_limits(self) -> list[str]:
+        """The model card's "intended use and known limits", one sentence each."""
+        return [
+            "Scores hold for data like the test split above; expect lower ones on other "
+            "domains, languages or time periods: evaluate on a sample of yours first.",
+        ]
 
 
 # --- asset helpers --------------------------------------------------------------------

@@ -169,6 +169,31 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
     input_path_keys = ("data", "train", "val", "test", "image_dir", "weights")
     serving_input = tf.TensorSpec([None], tf.string, name="images")
     output_key = "captions"
+
+    def card_usage(self) -> dict[str, str]:
+        """Image files on the command line; JPEG/PNG bytes, base64-encoded, over REST."""
+        return {
+            "predict": "photo.jpg",
+            "instances": '[{"b64": "\'"$(base64 -w0 photo.jpg)"\'"}]',
+            "python": 'tf.constant([open("photo.jpg", "rb").read()])',
+            "note": " an instance is the bytes of one JPEG, PNG, GIF or BMP file as "
+            '`{"b64": ...}`.',
+        }
+
+    def card_limits(self) -> list[str]:
+        """Domain, vocabulary and broken-image behaviour, besides the base class's."""
+        cfg = self.cfg
+        return [
+            "Describes photographs like the training images (Flickr8k: everyday scenes of "
+            "people and animals) in one English sentence; it names nothing it has not seen "
+            "described.",
+            f"Words seen fewer than {cfg.min_count} times in training are not in its "
+            f"vocabulary; a caption stops at {cfg.max_length} tokens.",
+            'A file that is not a decodable image gets the caption "" and decoded=false; '
+            "the other images in the batch are unaffected.",
+            *super().card_limits(),
+        ]
+
     count_key = "images"
     progress_unit = "image"
     report_noun = "images"

@@ -620,6 +620,37 @@ class ForecastingTask(Task[ForecastingConfig, PriceData]):
                 row.append(f"{scores['model']['directional_accuracy'].mean():.4f}")
                 w.writerow(row)
 
+    def card_usage(self) -> dict[str, str]:
+        """Price CSV files on the command line; windows of daily prices over REST."""
+        cfg = self.cfg
+        names = ["open", "high", "low", "close", "volume"]
+        fields = ", ".join(names[i] for i in INPUT_FIELDS[cfg.inputs])
+        day = "[" + ", ".join(["101.5"] * len(INPUT_FIELDS[cfg.inputs])) + "]"
+        return {
+            "predict": "prices.csv",
+            "instances": f"[[{day}, {day}, ...]]",
+            "python": "tf.constant(prices, tf.float32)",
+            "note": f" an instance is the last {cfg.window} trading days (or more: the last "
+            f"{cfg.window} are read), oldest first, each day [{fields}]; write all "
+            f"{cfg.window} days where the example shows `...` (in Python, `prices` is an "
+            f"array of shape (n, {cfg.window}, {len(INPUT_FIELDS[cfg.inputs])})).",
+        }
+
+    def card_limits(self) -> list[str]:
+        """What is forecast, from what, and how far to trust it, besides the base class's."""
+        cfg = self.cfg
+        return [
+            f"Forecasts the next {cfg.horizon} daily closes of one series from its last "
+            f"{cfg.window} trading days; it knows nothing but these prices (no news, no "
+            "other tickers).",
+            "Not investment advice: daily prices are close to a random walk, and on the S&P "
+            "500 benchmark the models barely beat persistence (compare MASE and the "
+            "baselines above).",
+            "A window with a non-finite or non-positive price (or negative volume) gets "
+            "valid=false and NaN forecasts; the other rows are unaffected.",
+            *super().card_limits(),
+        ]
+
     @property
     def serving_input(self) -> tf.TensorSpec:  # type: ignore[override]
         """Raw prices ``(batch, days, inputs)`` float32; ``inputs`` is 1, 4 or 5 columns."""

@@ -456,6 +456,27 @@ class NerTask(Task[NerConfig, NerData]):
         """The word and character lookup tables."""
         return [self.encoder.word_lookup, self.encoder.char_lookup]
 
+    card_example = "Angela Merkel met Emmanuel Macron in Paris ."
+
+    def card_limits(self) -> list[str]:
+        """Entity types, tokenisation and vocabulary limits, besides the base class's."""
+        cfg = self.cfg
+        types = sorted({entity_type(t) for t in self.tag_names} - {""})
+        chars = (
+            f"; the character encoder ({cfg.char_encoder}) still reads their spelling"
+            if cfg.char_encoder != "none"
+            else ""
+        )
+        return [
+            f"Finds entities of the types {', '.join(types)} only, as the training data "
+            "annotated them.",
+            "Splits a sentence at whitespace: punctuation attached to a word ('Paris.') stays "
+            "part of it; tokenise as the training data was for the scores above.",
+            f"Words outside the training vocabulary read as [UNK]{chars}; characters beyond "
+            f"{cfg.max_word_length} per word are cut.",
+            *super().card_limits(),
+        ]
+
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """``PER: John | LOC: New York<TAB>John/B-PER lives/O in/O New/B-LOC York/I-LOC``."""
         lines = []

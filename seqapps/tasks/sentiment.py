@@ -339,6 +339,21 @@ class SentimentTask(Task[SentimentConfig, ClassificationData]):
         """The vectorizer: its lookup table must travel with the SavedModel."""
         return [self.vectorizer]
 
+    card_example = "what a great day for the final"
+
+    def card_limits(self) -> list[str]:
+        """Labels, vocabulary and length limits, besides the base class's."""
+        cfg = self.cfg
+        return [
+            f"Assigns one of {', '.join(self.label_names)} to a text, as the training data "
+            "labelled them; it has no 'none of these' answer.",
+            f"Words outside the {cfg.max_tokens:,}-entry training vocabulary read as [UNK], "
+            f"and only the first {cfg.max_length} tokens of a text are read.",
+            "The probabilities are the softmax's, not calibrated: use them to rank, not as "
+            "frequencies.",
+            *super().card_limits(),
+        ]
+
     def format_predictions(self, inputs: list[str], outputs: dict[str, tf.Tensor]) -> list[str]:
         """``label<TAB>negative=0.03 neutral=0.12 positive=0.85<TAB>text`` per tweet."""
         lines = []

@@ -123,6 +123,21 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
     monitor = "val_loss"  # per-token cross-entropy of the validation references
     serving_input = tf.TensorSpec([None], tf.string, name="sentences")
     output_key = "translations"
+    card_example = "Ein Mann fährt mit dem Fahrrad ."
+
+    def card_limits(self) -> list[str]:
+        """Direction, vocabulary and length limits, besides the base class's."""
+        cfg = self.cfg
+        return [
+            f"Translates single sentences from the source side ('{cfg.source_lang}') to the "
+            f"target side ('{cfg.target_lang}') of the training pairs, like them "
+            "pairs (Multi30k: short descriptions of images); longer or other-domain text "
+            "translates worse.",
+            f"Words seen fewer than {cfg.min_count} times in training read as [UNK] and can be "
+            f"written as [UNK]; a translation stops at {cfg.max_length} tokens.",
+            *super().card_limits(),
+        ]
+
     report_noun = "pairs"
     progress_unit = "sentence"
     decode_batch_size = 128
