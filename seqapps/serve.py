@@ -259,7 +259,14 @@ class Registry:
         dirs = model_dirs(self.root) if self.root.is_dir() else {}
         for name, model_root in dirs.items():
             served = current.get(name)
-            for version in reversed(versions(model_root)):
+            try:
+                found = versions(model_root)
+            except OSError as e:  # unreadable: served as before, if it was
+                log.error("%s: %s", model_root, _one_line(e))
+                if served is not None:
+                    wanted[name] = served
+                continue
+            for version in reversed(found):
                 path = model_root / str(version)
                 if served is not None and served.version == version and served.path == path:
                     wanted[name] = served  # still the newest ready version
@@ -817,6 +824,10 @@ def create_app(
         # The first load happens before the server accepts connections (a few seconds a
         # model); it runs in a thread so the event loop is not held meanwhile.
         await asyncio.get_running_loop().run_in_executor(None, registry.start)
+        if not registry.snapshot():
+            log.warning(
+                "no models under %s yet; exports into it are served as they appear", registry.root
+            )
         try:
             yield
         finally:
@@ -876,8 +887,6 @@ def serve(
         timeout_s=timeout_s,
         registry=registry,
     )
-    if not model_dirs(root):
-        log.warning("%s holds no models yet; new exports into it are served as they appear", root)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: anyone who can reach it can use the models", host)
     where = f"[{host}]" if ":" in host else host
