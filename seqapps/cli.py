@@ -283,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqapps: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.command == "serve":  # Ctrl-C is how a server is stopped; uvicorn said so
+            return 0
         print("seqapps: interrupted; rerun the same train command to resume", file=sys.stderr)
         return 130
     return 0
