@@ -1,4 +1,4 @@
-"""The ``seqapps`` command line: train, evaluate, export, predict, and run (all three).
+"""The ``seqapps`` command line: train, evaluate, export, predict, run (all three), serve.
 
 Errors a user can fix (bad data, bad config, missing paths) print as one line prefixed with
 ``seqapps: error:`` and exit with status 2; there is no stack trace for them.
@@ -20,6 +20,7 @@ examples:
   seqapps evaluate runs/sent
   seqapps export runs/sent --out saved_models/sentiment
   seqapps predict saved_models/sentiment "what a great day"
+  seqapps serve saved_models              # TF Serving's REST API and a page at :8501/
   seqapps run sentiment data=../shared/data/sentiment/tweeteval/sentiment
   seqapps tune ner max_train_samples=3000 --trials 20 --budget 60 --out runs/tune-ner
   seqapps train ner --config runs/tune-ner/best.yaml
@@ -52,6 +53,33 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("predict", help="run an exported model on inputs (args or stdin lines)")
     q.add_argument("export_dir", help="a version directory, or a model root (newest version)")
     q.add_argument("inputs", nargs="*", help="inputs; read from stdin when none are given")
+    q = sub.add_parser(
+        "serve",
+        help="serve every model under ROOT over TF Serving's REST API, with a page to try them",
+    )
+    q.add_argument(
+        "root",
+        nargs="?",
+        default="saved_models",
+        help="ROOT/NAME/VERSION exports, or one model root (default saved_models)",
+    )
+    q.add_argument(
+        "--host", default="127.0.0.1", help="interface (default 127.0.0.1: this machine)"
+    )
+    q.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's)")
+    q.add_argument(
+        "--max-request-mb", type=float, default=32.0, help="largest request body (default 32)"
+    )
+    q.add_argument("--max-batch", type=int, default=1024, help="most instances (default 1024)")
+    q.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds a prediction may take (default 30)"
+    )
+    q.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=2.0,
+        help="how often ROOT is checked for new versions; 0: never (default 2)",
+    )
     q = sub.add_parser("diagnose", help="gradient flow per time step, for each cell")
     q.add_argument("task")
     q.add_argument(
@@ -181,6 +209,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise SeqappsError("predict: no inputs given (as arguments or on stdin)")
             for line in predict(args.export_dir, inputs):
                 print(line)
+        elif args.command == "serve":
+            from seqapps.serve import serve
+
+            serve(
+                args.root,
+                args.host,
+                args.port,
+                max_request_mb=args.max_request_mb,
+                max_batch=args.max_batch,
+                timeout_s=args.timeout,
+                poll_seconds=args.poll_seconds,
+            )
         elif args.command == "diagnose":
             from seqapps.diagnostics import diagnose, summary
 
@@ -243,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqapps: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.command == "serve":  # Ctrl-C is how a server is stopped; uvicorn said so
+            return 0
         print("seqapps: interrupted; rerun the same train command to resume", file=sys.stderr)
         return 130
     return 0

@@ -235,3 +235,19 @@ class _Runs:
 def runs(tmp_path_factory) -> _Runs:
     """``runs.get(name)``, ``runs.metrics(name)``, ``runs.export(name)``: shared, read only."""
     return _Runs(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def model_servers(runs, tmp_path_factory):
+    """``model_servers.get(task, *names)`` -> (URL, app): a server of the task's session export.
+
+    Started on first use (a uvicorn thread on a loopback port, in this process) and kept
+    for the session; stopped at its end. Needs the ``serve`` extra (Starlette, uvicorn).
+    """
+    pytest.importorskip("starlette", reason="the serve extra is not installed")
+    pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+    from .serving import ServerPool
+
+    pool = ServerPool(runs, tmp_path_factory)
+    yield pool
+    pool.close()
