@@ -142,21 +142,28 @@ def test_captioning_caption_of_an_uploaded_image(page, runs, model_servers):
     )
     assert caption.strip() == answer["predictions"][0]["captions"].strip()
     assert page.locator("#preview").count() == 1
-    # The export has no attention output: the page says so rather than drawing nothing.
-    assert "no attention weights" in page.inner_text("#output")
+    # The export returns attention (batch, steps, grid h, grid w): one map per caption word.
+    words = answer["predictions"][0]["captions"].split()
+    assert len(answer["predictions"][0]["attention"]) >= len(words)
+    assert page.locator("#attention canvas.heatmap").count() == len(words)
 
 
 @pytest.mark.xdist_group("captioning")
 def test_captioning_attention_heat_maps_when_the_signature_returns_them(page, runs, model_servers):
-    # The exports do not return attention yet; the page draws it when one does. The predict
-    # answer is replaced here by one with a 2 x 2 attention grid per word.
+    # The tiny test model's feature grid is 1 x 1; the predict answer is replaced here by one
+    # with a 2 x 2 grid per word, as the SavedModel shapes it (steps, height, width).
     url, _ = model_servers.get("captioning")
     answer = {
         "predictions": [
             {
                 "captions": "a dog runs",
                 "decoded": True,
-                "attention": [[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]],
+                "attention": [
+                    [[0.7, 0.1], [0.1, 0.1]],
+                    [[0.1, 0.7], [0.1, 0.1]],
+                    [[0.1, 0.1], [0.1, 0.7]],
+                    [[0.25, 0.25], [0.25, 0.25]],  # the end token's step
+                ],
             }
         ]
     }

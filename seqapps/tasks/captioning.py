@@ -467,17 +467,34 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         return self.encoder_for(model).encode_bytes(images)
 
     def serve(self, model: keras.Model, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Encoded images ``(batch,)`` -> ``captions`` ``(batch,)`` and ``decoded`` ``(batch,)``.
+        """Encoded images -> captions, whether each decoded, and where the decoder looked.
 
-        A broken image (one TensorFlow cannot decode: truncated, a header followed by
-        zeros, not an image) does not fail the batch: its caption is ``""`` and its
-        ``decoded`` False; every other image gets the caption it gets without it. (A batch
-        op cannot leave a row out, and an error would lose the other captions.)
+        ``images`` ``(batch,)`` string -> ``captions`` ``(batch,)`` string, ``decoded``
+        ``(batch,)`` bool and, with attention, ``attention`` float32 ``(batch, steps,
+        grid height, grid width)``.
+
+        ``attention[i, t]`` is where the decoder looked (weights over the CNN's feature grid,
+        summing to 1; the image's top-left region first) when it wrote the caption's token
+        ``t``; steps after the caption's end token are zero. A broken image (one TensorFlow
+        cannot decode: truncated, a header followed by zeros, not an image) does not fail the
+        batch: its caption is ``""``, its ``decoded`` False and its attention zero; every
+        other image gets the caption it gets without it. (A batch op cannot leave a row out,
+        and an error would lose the other captions.)
         """
-        features, decoded = self.encoder_for(model).encode_checked(inputs)
-        tokens, _ = self.decode(model, features, self.cfg.beam_width)
+        encoder = self.encoder_for(model)
+        features, decoded = encoder.encode_checked(inputs)
+        tokens, lengths = self.decode(model, features, self.cfg.beam_width)
         captions = tf.where(decoded, self.to_text(tokens), "")
-        return {self.output_key: captions, "decoded": decoded}
+        outputs = {self.output_key: captions, "decoded": decoded}
+        if self.cfg.attention != "none":
+            weights = self.attention_weights(model, features, tokens)
+            # lengths count the end token: its map is kept, the padding after it is zeroed
+            steps = tf.sequence_mask(lengths, tf.shape(tokens)[1], tf.float32)
+            keep = steps * tf.cast(decoded, tf.float32)[:, None]
+            height, width = encoder.grid
+            shape = tf.concat([tf.shape(weights)[:2], [height, width]], axis=0)
+            outputs["attention"] = tf.reshape(weights * keep[:, :, None], shape)
+        return outputs
 
     def resources(self, model: keras.Model) -> list:
         """The backbone the SavedModel runs (the model's own when fine-tuned)."""

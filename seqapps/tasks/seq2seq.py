@@ -250,13 +250,23 @@ class Seq2SeqTask(Task[ConfigT, DataT]):
         ``(batch, steps, positions)`` from a teacher-forced pass over the decoded tokens.
         """
         tokens, lengths = self.decode(model, inputs, self.cfg.beam_width)
+        weights = self.attention_weights(model, inputs, tokens)
+        return tokens.numpy(), lengths.numpy(), np.asarray(weights)
+
+    def attention_weights(self, model: keras.Model, inputs: Any, tokens: tf.Tensor) -> tf.Tensor:
+        """Where the decoder looked while writing ``tokens`` ``(batch, steps)`` int.
+
+        A teacher-forced pass of the decoder over the decoded tokens (TF ops only, so the
+        SavedModel can run it). Returns float32 ``(batch, steps, positions)``; each step's
+        weights over the source positions sum to 1.
+        """
         values, mask, summary = self.encode(model, inputs)
         start = tf.fill([tf.shape(tokens)[0], 1], START_ID)
         tokens_in = tf.concat([start, tokens[:, :-1]], axis=1)
         _, weights = model.get_layer("decoder")(
             tokens_in, values, mask, summary, return_attention=True
         )
-        return tokens.numpy(), lengths.numpy(), np.asarray(weights)
+        return weights
 
     def generate(
         self, model: keras.Model, part: Any, beam_width: int, batch_size: int | None = None

@@ -474,3 +474,37 @@ def test_fine_tuning_config_errors(tmp_path):
     task.adapt(task.load_data())
     with pytest.raises(ConfigError, match="has 15[0-9] layers"):
         task.build_model()
+
+
+def test_saved_model_attention_is_masked_per_caption_and_zero_for_broken_images(runs):
+    """``attention`` (batch, steps, grid h, grid w): each step up to the end token sums to 1."""
+    serve = tf.saved_model.load(str(runs.export("captioning"))).signatures["serving_default"]
+    broken = next(iter(broken_jpegs().values()))
+    out = serve(images=tf.constant([jpeg_bytes(0), broken, jpeg_bytes(1)]))
+    attention = out["attention"].numpy()
+    grid = runs.get("captioning").task.encoder_for(runs.get("captioning").model).grid
+    assert attention.shape[0] == 3 and attention.shape[2:] == grid
+    sums = attention.sum(axis=(2, 3))
+    assert not sums[1].any()  # the broken image
+    for row in (0, 2):  # ones up to the caption's end token, then zeros
+        steps = int(np.count_nonzero(sums[row]))
+        assert steps >= 1 and np.allclose(sums[row, :steps], 1.0, atol=1e-5)
+        assert not sums[row, steps:].any()
+
+
+@pytest.mark.slow  # builds a model with a 2 x 2 feature grid: make test-all
+def test_serving_attention_grid_is_the_feature_grid_in_row_major_order(tmp_path):
+    """The served maps are the evaluation plot's weights over positions, laid out (h, w)."""
+    task = make_task(tmp_path, "image_size=64", "attention=bahdanau")
+    data = task.load_data()
+    task.adapt(data)
+    model = task.build_model()
+    encoder = task.encoder_for(model)
+    assert encoder.grid == (2, 2)
+    images = [jpeg_bytes(0), jpeg_bytes(3)]
+    served = task.serve(model, tf.constant(images))
+    features, _ = encoder.encode_checked(tf.constant(images))
+    tokens, lengths, weights = task.attention(model, features)
+    steps = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
+    expected = (weights * steps[:, :, None]).reshape(2, -1, 2, 2)
+    np.testing.assert_allclose(served["attention"].numpy(), expected, atol=1e-6)
