@@ -370,7 +370,7 @@ class Seq2SeqClient(PortableModel):
         out = self.networks["decoder_step"]({"tokens": tokens.astype(np.int32), **state})
         new = dict(state)
         for i in range(self.n_states):
-            new[f"state_{i}"] = out[f"state_{i}"]
+            new[f"state_{i}"] = out[f"next_state_{i}"]
         return out["log_probs"], new
 
     def initial_state(self, encoded: dict[str, np.ndarray], mask: np.ndarray) -> dict:

@@ -231,7 +231,7 @@ def _decoder_step_core(task: Task, model: keras.Model, context_dim: int) -> tupl
     (n, units) float32 for every recurrent state (layer-major: h[, c] of layer 1, ...),
     ``values`` (n, positions, context), ``keys`` (n, positions, key size), ``mask``
     (n, positions) float32 (1 = a real position; TFLite has no bool inputs everywhere) and
-    ``summary`` (n, context). Outputs: ``log_probs`` (n, vocab) and the new ``state_<i>``.
+    ``summary`` (n, context). Outputs: ``log_probs`` (n, vocab) and ``next_state_<i>``.
     """
     from seqapps.layers.seq2seq import _STATES, attentive_step_fn  # noqa: PLC0415
     from seqapps.tasks.seq2seq import END_ID, START_ID  # noqa: PLC0415
@@ -256,7 +256,7 @@ def _decoder_step_core(task: Task, model: keras.Model, context_dim: int) -> tupl
         )
         out = {"log_probs": log_probs}
         for i, s in enumerate(x for layer in new["rnn"] for x in layer):
-            out[f"state_{i}"] = s
+            out[f"next_state_{i}"] = s  # not state_<i>: tf2onnx confuses it with the input
         return out
 
     specs = [
