@@ -148,7 +148,8 @@ def reference(runs, name: str, inputs: list) -> tuple[dict, object]:
     task, loaded, _ = load_export(runs.export(name))
     x = task.predict_inputs(inputs)
     out = {k: v.numpy() for k, v in loaded.serving_default(x).items()}
-    out = {k: v.astype(str) if v.dtype == object else v for k, v in out.items()}
+    decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])
+    out = {k: decode(v) if v.dtype == object else v for k, v in out.items()}
     client_input = x.numpy() if name == "forecasting" else inputs
     if name == "captioning":
         client_input = list(x.numpy())  # image bytes

@@ -24,7 +24,9 @@ from seqapps.errors import ConfigError
 class Runner(Protocol):
     """A loaded network: ``runner(feeds) -> outputs``, both ``{name: np.ndarray}``."""
 
-    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the network on ``feeds`` (every input name) and return every output."""
+        ...
 
 
 class OnnxRunner:

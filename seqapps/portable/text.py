@@ -1,14 +1,14 @@
-"""The SavedModel's text preprocessing in plain Python (no TensorFlow).
+r"""The SavedModel's text preprocessing in plain Python (no TensorFlow).
 
 Each function here mirrors one graph function of :mod:`seqapps.data.text` or
 :mod:`seqapps.data.tokens`, string for string, so that a portable export (ONNX, TFLite) reads
 the same token ids as the SavedModel. The graph functions use RE2 regular expressions; RE2
 and Python's :mod:`re` differ in a few ways that matter here, handled as follows:
 
-- RE2's ``\\w``, ``\\d`` and ``\\s`` are ASCII only: the patterns are compiled with
+- RE2's ``\w``, ``\d`` and ``\s`` are ASCII only: the patterns are compiled with
   :data:`re.ASCII`;
-- RE2 writes code points as ``\\x{1F600}``; Python as ``\\U0001F600``;
-- RE2 has Unicode classes (``\\p{Lu}``), which :mod:`re` lacks: the case classes of NER
+- RE2 writes code points as ``\x{1F600}``; Python as ``\U0001F600``;
+- RE2 has Unicode classes (``\p{Lu}``), which :mod:`re` lacks: the case classes of NER
   tokens are computed from :func:`unicodedata.category` instead.
 
 ``tests/test_portable.py`` checks every function against its graph twin.
