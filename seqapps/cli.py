@@ -19,6 +19,7 @@ examples:
   seqapps train sentiment cell=gru epochs=5 --run-dir runs/sent
   seqapps evaluate runs/sent
   seqapps export runs/sent --out saved_models/sentiment
+  seqapps export runs/sent --format onnx      # saved_models/sentiment-onnx (seqapps.portable)
   seqapps predict saved_models/sentiment "what a great day"
   seqapps serve saved_models              # TF Serving's REST API and a page at :8501/
   seqapps run sentiment data=../shared/data/sentiment/tweeteval/sentiment
@@ -47,9 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("evaluate", help="score a run on a split; writes metrics.json")
     q.add_argument("run_dir")
     q.add_argument("--split", default="test", choices=["train", "val", "test"])
-    q = sub.add_parser("export", help="export a run as a new SavedModel version")
+    q = sub.add_parser("export", help="export a run as a new SavedModel (or ONNX/TFLite) version")
     q.add_argument("run_dir")
-    q.add_argument("--out", help="model root (default saved_models/TASK)")
+    q.add_argument(
+        "--out", help="model root (default saved_models/TASK, or saved_models/TASK-FORMAT)"
+    )
+    q.add_argument(
+        "--format",
+        default="savedmodel",
+        choices=["savedmodel", "onnx", "tflite"],
+        help="savedmodel (default; raw input, TF Serving) or a portable export of the "
+        "networks for seqapps.portable's client",
+    )
+    q.add_argument(
+        "--quantize", action="store_true", help="tflite: dynamic-range quantization (int8 weights)"
+    )
     q = sub.add_parser("predict", help="run an exported model on inputs (args or stdin lines)")
     q.add_argument("export_dir", help="a version directory, or a model root (newest version)")
     q.add_argument("inputs", nargs="*", help="inputs; read from stdin when none are given")
@@ -171,10 +184,14 @@ def _evaluate(run_dir: Path, split: str) -> None:
     _print_metrics(metrics, metrics_path(run_dir, split))
 
 
-def _export(run_dir: Path, out: str | None, task: str) -> None:
+def _export(
+    run_dir: Path, out: str | None, task: str, fmt: str = "savedmodel", quantize: bool = False
+) -> None:
     from seqapps.export import export
 
-    path = export(run_dir, out or f"saved_models/{task}")
+    # A portable export gets a root of its own: TF Serving would try to load its versions.
+    default = f"saved_models/{task}" if fmt == "savedmodel" else f"saved_models/{task}-{fmt}"
+    path = export(run_dir, out or default, fmt, quantize=quantize)
     print(path)
 
 
@@ -200,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "export":
             from seqapps.runs import load_task
 
-            _export(Path(args.run_dir), args.out, load_task(args.run_dir).name)
+            name = load_task(args.run_dir).name
+            _export(Path(args.run_dir), args.out, name, args.format, args.quantize)
         elif args.command == "predict":
             from seqapps.export import predict
 

@@ -78,17 +78,31 @@ def _running(pid: int) -> bool:
     return True
 
 
-def export(run_dir: str | Path, root: str | Path) -> Path:
+def export(
+    run_dir: str | Path,
+    root: str | Path,
+    format: str = "savedmodel",  # noqa: A002  (the CLI's --format)
+    *,
+    quantize: bool = False,
+) -> Path:
     """Export the best model of ``run_dir`` as a new version under ``root``; return its path.
 
     The version directory holds the SavedModel, ``assets.extra/seqapps/`` (config, assets,
     test metrics, data report: what :func:`load_export` and the model card read) and the
     model card ``README.md`` (:mod:`seqapps.model_card`).
 
+    ``format="onnx"`` or ``"tflite"`` writes a portable export instead (the networks and
+    their sidecar files, run by :mod:`seqapps.portable.client`); ``quantize`` applies to
+    TFLite only. See :func:`seqapps.portable.export.export_portable`.
+
     Example:
         >>> export("runs/sentiment", "saved_models/sentiment")   # doctest: +SKIP
         PosixPath('saved_models/sentiment/1')
     """
+    if format != "savedmodel" or quantize:
+        from seqapps.portable.export import export_portable  # noqa: PLC0415
+
+        return export_portable(run_dir, root, format, quantize=quantize)
     run_dir, root = Path(run_dir), Path(root)
     task, model = load_run(run_dir)
     root.mkdir(parents=True, exist_ok=True)

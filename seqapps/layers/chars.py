@@ -60,12 +60,14 @@ class CharCNN(keras.layers.Layer):
 
     def call(self, chars: Any) -> Any:  # noqa: D102
         flat, mask = _flatten_tokens(chars)  # (tokens, chars)
-        maskf = ops.cast(mask, self.compute_dtype)[..., None]
+        # expand_dims, not [..., None]: TFLite has no built-in op for a strided slice that
+        # adds an axis to a tensor of unknown shape (the --format tflite export failed on it).
+        maskf = ops.expand_dims(ops.cast(mask, self.compute_dtype), -1)
         # Zero vectors at padded characters equal the convolution's own zero padding, so a
         # token's features do not depend on how long the longest token in the batch is.
         x = self.conv(self.embedding(flat) * maskf)  # (tokens, chars, filters)
-        x = ops.max(ops.where(mask[..., None], x, -1e4), axis=1)  # padded chars never win
-        x = ops.where(ops.any(mask, axis=1)[:, None], x, 0.0)  # padding tokens -> zeros
+        x = ops.max(ops.where(ops.expand_dims(mask, -1), x, -1e4), axis=1)  # padding never wins
+        x = ops.where(ops.expand_dims(ops.any(mask, axis=1), -1), x, 0.0)  # padding tokens -> 0
         shape = ops.shape(chars)
         return ops.reshape(x, (shape[0], shape[1], self.filters))
 
