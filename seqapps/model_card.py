@@ -22,6 +22,14 @@ from seqapps.task import Task
 # Baselines in metrics.json carry one of these prefixes before the score they stand beside
 # (seqapps.metrics' module docstring); decoding scores carry the _greedy suffix.
 BASELINE_PREFIXES = ("majority_baseline", "baseline", "persistence", "drift", "moving_average")
+# What each baseline is, as the card names it.
+BASELINE_NAMES = {
+    "majority_baseline": "majority class",
+    "baseline": "training-entity lookup",  # NER: CoNLL-2003's own baseline
+    "persistence": "persistence",
+    "drift": "drift",
+    "moving_average": "moving average",
+}
 # Scores shown on their own (no baseline exists for them).
 ALWAYS_SHOWN = ("perplexity", "distinct", "interval_coverage")
 
@@ -80,7 +88,7 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
         if key in baseline_keys or key.endswith("_greedy") or re.search(r"_h\d+$", key):
             continue
         others = [
-            f"{p.replace('_', ' ')} {_fmt(numbers[f'{p}_{key}'])}"
+            f"{BASELINE_NAMES[p]} {_fmt(numbers[f'{p}_{key}'])}"
             for p in BASELINE_PREFIXES
             if f"{p}_{key}" in numbers
         ]

@@ -35,7 +35,7 @@ def test_metric_rows_pair_each_score_with_its_baselines():
         }
     )
     assert rows == [
-        ("macro_recall", "0.6000", "majority baseline 0.3333"),
+        ("macro_recall", "0.6000", "majority class 0.3333"),
         ("bleu", "35.20", "greedy decoding 33.10"),
         ("perplexity", "9.5000", "-"),
         ("mae", "1.2000", "persistence 1.2500; drift 1.3000"),
