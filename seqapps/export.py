@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -33,7 +34,10 @@ def versions(root: str | Path) -> list[int]:
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir())
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+    return sorted(
+        int(p.name) for p in root.iterdir() if re.fullmatch(r"[0-9]+", p.name) and p.is_dir()
+    )
 
 
 TMP_PREFIX = ".tmp-export-"

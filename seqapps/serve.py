@@ -358,7 +358,11 @@ def _leaf(value: Any, dtype: tf.DType, where: str) -> Any:
             return value
     elif dtype.is_floating:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isfinite(value) and abs(value) > dtype.max:
+            try:
+                too_big = math.isfinite(value) and abs(value) > dtype.max
+            except OverflowError:  # an integer beyond any float
+                too_big = True
+            if too_big:
                 raise RequestError(
                     f"{where}: cannot convert {_short(value)} to {dtype.name} without loss"
                 )
@@ -736,30 +740,36 @@ def create_app(
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def predict(request: Request, served: Served) -> Response:
-        body = await read_body(request)
-        if not body.strip():
-            raise RequestError("the request body is empty; expected JSON")
+    def answer(body: bytes, served: Served) -> bytes:
+        # In the pool: a large body's JSON work must not stall the event loop, and it
+        # counts against --timeout.
         try:
             parsed = json.loads(body)
         except json.JSONDecodeError as e:
             raise RequestError(f"JSON parse error: {e.msg} at offset {e.pos}") from None
-        except (UnicodeDecodeError, RecursionError) as e:
+        # ValueError: Python's limit on the digits of an integer literal (4300)
+        except (UnicodeDecodeError, RecursionError, ValueError) as e:
             raise RequestError(f"JSON parse error: {_one_line(e)}") from None
         try:
             sig, arrays, kind = parse_predict(parsed, served.signatures, max_batch)
         except RecursionError:
             raise RequestError("the input is nested too deeply") from None
+        return _json_bytes(format_predict(run_signature(sig, arrays), kind))
+
+    async def predict(request: Request, served: Served) -> Response:
+        body = await read_body(request)
+        if not body.strip():
+            raise RequestError("the request body is empty; expected JSON")
         loop = asyncio.get_running_loop()
         try:
-            outputs = await asyncio.wait_for(
-                loop.run_in_executor(pool, run_signature, sig, arrays), timeout_s
+            payload = await asyncio.wait_for(
+                loop.run_in_executor(pool, answer, body, served), timeout_s
             )
         except asyncio.TimeoutError:
             raise RequestError(
                 f"the model did not answer within {timeout_s:g} s (--timeout)", 504
             ) from None
-        return reply(format_predict(outputs, kind))
+        return Response(payload, 200, media_type="application/json")
 
     async def models_endpoint(request: Request) -> Response:
         path = request.url.path
@@ -775,7 +785,7 @@ def create_app(
             raise RequestError("version labels are not supported; use /versions/N", 404)
         version = None
         if match["version"] is not None:
-            if not match["version"].isdigit():
+            if not re.fullmatch(r"[0-9]+", match["version"]):
                 raise RequestError(f"version must be an integer, got {match['version']!r}")
             version = int(match["version"])
         verb = match["verb"]

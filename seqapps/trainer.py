@@ -128,6 +128,26 @@ def worker_index() -> int:
     return int(task.get("index", 0)) if task.get("type", "worker") in ("worker", "chief") else 0
 
 
+def _keep_run_length(run_dir: Path, cfg: Any) -> Any:
+    """A resumed run keeps the length and patience it started with, unless given anew.
+
+    A run started with ``epochs`` / ``patience`` set (every run before the step-based
+    defaults of 2026-11-30, or one given ``epochs=``) resumed by a command that leaves them
+    unset would otherwise switch to ``train_steps`` / ``patience_steps`` mid-run; a run
+    resumed with ``epochs=`` given still trains longer as asked.
+    """
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return cfg
+    old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    changes: dict[str, Any] = {}
+    for fixed, steps in (("epochs", "train_steps"), ("patience", "patience_steps")):
+        if getattr(cfg, fixed) is None and old.get(fixed) is not None:
+            changes[fixed] = old[fixed]
+            changes[steps] = old.get(steps)
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
 def _check_same_config(run_dir: Path, cfg: object, task_name: str) -> None:
     """Refuse to resume a run directory that was started with different settings."""
     path = run_dir / "config.yaml"
@@ -183,6 +203,7 @@ def _prepare_run_dir(task: Task, run_dir: Path, out: Path, index: int) -> None:
         remove_stale_temporaries(out / "backup")
     inputs = input_fingerprint(task.input_paths())
     if _has_progress(run_dir):
+        task.cfg = _keep_run_length(run_dir, task.cfg)
         _check_same_config(run_dir, task.cfg, task.name)
         check_same_inputs(run_dir / "inputs.json", inputs)
     elif index == 0:
@@ -255,8 +276,12 @@ def _make_streams(task: Task, data: Any, replicas: int, done_epochs: int = 0) ->
 
 def _plan(cfg: Any, epochs: int, patience: int, steps_per_epoch: int) -> str:
     """The line saying how long the run trains and why: from epochs, or from steps."""
-    length = "epochs=" if cfg.epochs is not None else f"train_steps={cfg.train_steps}"
-    wait = "patience=" if cfg.patience is not None else f"patience_steps={cfg.patience_steps}"
+    length = f"epochs={cfg.epochs}" if cfg.epochs is not None else f"train_steps={cfg.train_steps}"
+    wait = (
+        f"patience={cfg.patience}"
+        if cfg.patience is not None
+        else f"patience_steps={cfg.patience_steps}"
+    )
     return (
         f"training for up to {epochs} epochs of {steps_per_epoch} steps ({length}), "
         f"early-stopping patience {patience} epochs ({wait})"
@@ -392,6 +417,7 @@ def _train_locked(
     started = time.perf_counter()
     strategy = get_strategy(cfg.strategy, cfg.devices)  # first: see get_strategy
     _prepare_run_dir(task, run_dir, out, index)
+    cfg = task.cfg  # a resumed run may keep the length it started with (_keep_run_length)
     keras.utils.set_random_seed(cfg.seed)
     data = _load_and_adapt(task, run_dir / "assets", index)
     if index == 0:  # the chief only: workers read the same data

@@ -404,7 +404,7 @@ def test_limits_body_size_batch_and_time(runs, tmp_path):
         root,
         max_request_bytes=2000,
         max_batch=4,
-        timeout_s=2,
+        timeout_s=5,  # the last request must be answered within it on a loaded machine
         registry=Registry(root, poll_seconds=0, loader=slow_loader),
     )
     with running(app) as url:
@@ -433,7 +433,7 @@ def test_limits_body_size_batch_and_time(runs, tmp_path):
         release.set()
         assert (status, answer) == (
             504,
-            {"error": "the model did not answer within 2 s (--timeout)"},
+            {"error": "the model did not answer within 5 s (--timeout)"},
         )
         status, answer = call(predict, {"instances": ["a", "b"]})  # the server still answers
         assert status == 200 and len(answer["predictions"]) == 2
@@ -493,8 +493,10 @@ def test_new_versions_are_served_without_restart_and_half_written_ones_never(run
         # model), an integer directory still without saved_model.pb, a broken SavedModel.
         shutil.copytree(export, model / ".tmp-export-1-abc")
         shutil.copytree(export / "assets.extra", model / "5" / "assets.extra")
-        shutil.copytree(export, model / "4")
-        (model / "4" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        # built aside and renamed in, so that no poll sees a whole version 4 in between
+        shutil.copytree(export, model / ".building-4")
+        (model / ".building-4" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        (model / ".building-4").rename(model / "4")
         scans = []
         original = registry.scan
         registry.scan = lambda: scans.append(1) or original()

@@ -192,3 +192,23 @@ def test_train_steps_and_patience_steps_set_epochs_from_the_data_size(tmp_path):
     stats = json.loads((tmp_path / "train_stats.json").read_text())
     assert stats["epochs_planned"] == 3 and stats["steps_per_epoch"] == 3
     assert history_epochs(tmp_path) == [0, 1, 2]
+
+
+def test_a_resumed_run_keeps_the_length_it_started_with(tmp_path):
+    """A run started with epochs/patience (every run before the step defaults) resumes with
+    them, not with train_steps/patience_steps; epochs= given anew still wins."""
+    import dataclasses
+
+    import yaml
+
+    from seqapps.trainer import _check_same_config, _keep_run_length
+
+    started = make_task("epochs=3", "patience=2", "train_steps=none", "patience_steps=none")
+    old = {"task": "sentiment", **dataclasses.asdict(started.cfg)}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    again = make_task("epochs=none", "patience=none")  # the step defaults
+    cfg = _keep_run_length(tmp_path, again.cfg)
+    assert (cfg.epochs, cfg.patience, cfg.train_steps, cfg.patience_steps) == (3, 2, None, None)
+    _check_same_config(tmp_path, cfg, "sentiment")  # the same run: no error
+    longer = _keep_run_length(tmp_path, make_task("epochs=5", "patience=none").cfg)
+    assert (longer.epochs, longer.patience) == (5, 2)

@@ -382,10 +382,10 @@ def export_portable(
         ConfigError: an unknown format, ``quantize`` with ONNX, a task without a portable
             export, or a failed conversion (one line naming the network).
     """
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt}: choose savedmodel, {', '.join(FORMATS)}")
     if quantize and fmt != "tflite":
         raise ConfigError("--quantize applies to --format tflite only")
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt}: choose savedmodel, {', '.join(FORMATS)}")
     run_dir, root = Path(run_dir), Path(root)
     task, model = load_run(run_dir)
     if task.name not in CORES:

@@ -184,9 +184,9 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         """Domain, vocabulary and broken-image behaviour, besides the base class's."""
         cfg = self.cfg
         return [
-            "Describes photographs like the training images (Flickr8k: everyday scenes of "
-            "people and animals) in one English sentence; it names nothing it has not seen "
-            "described.",
+            "Describes photographs like the training images in one sentence of the training "
+            "captions' language (the default data, Flickr8k: everyday scenes of people and "
+            "animals, in English); it names nothing it has not seen described.",
             f"Words seen fewer than {cfg.min_count} times in training are not in its "
             f"vocabulary; a caption stops at {cfg.max_length} tokens.",
             'A file that is not a decodable image gets the caption "" and decoded=false; '
@@ -487,7 +487,8 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
         captions = tf.where(decoded, self.to_text(tokens), "")
         outputs = {self.output_key: captions, "decoded": decoded}
         if self.cfg.attention != "none":
-            weights = self.attention_weights(model, features, tokens)
+            # float32 whatever the compute dtype (mixed precision): the signature promises it
+            weights = tf.cast(self.attention_weights(model, features, tokens), tf.float32)
             # lengths count the end token: its map is kept, the padding after it is zeroed
             steps = tf.sequence_mask(lengths, tf.shape(tokens)[1], tf.float32)
             keep = steps * tf.cast(decoded, tf.float32)[:, None]

@@ -130,9 +130,9 @@ class TranslationTask(Seq2SeqTask[TranslationConfig, ParallelData]):
         cfg = self.cfg
         return [
             f"Translates single sentences from the source side ('{cfg.source_lang}') to the "
-            f"target side ('{cfg.target_lang}') of the training pairs, like them "
-            "pairs (Multi30k: short descriptions of images); longer or other-domain text "
-            "translates worse.",
+            f"target side ('{cfg.target_lang}') of the training pairs; it translates best "
+            "sentences like those pairs (the default data, Multi30k, holds short descriptions "
+            "of images), and longer or other-domain text worse.",
             f"Words seen fewer than {cfg.min_count} times in training read as [UNK] and can be "
             f"written as [UNK]; a translation stops at {cfg.max_length} tokens.",
             *super().card_limits(),
