@@ -10,8 +10,17 @@ import pytest
 from seqapps.model_card import metric_rows, signature
 from seqapps.tasks import TASKS
 
-# One xdist group per task: the worker that trained a task's tiny run for other tests reuses it.
-NAMES = [pytest.param(name, id=name, marks=pytest.mark.xdist_group(name)) for name in TASKS]
+# One xdist group per task: the worker that trained a task's tiny run for other tests reuses
+# it. The slower cards (loading the bigger exports) run in make test-all.
+FAST = ("sentiment", "forecasting")
+NAMES = [
+    pytest.param(
+        name,
+        id=name,
+        marks=[pytest.mark.xdist_group(name), *([] if name in FAST else [pytest.mark.slow])],
+    )
+    for name in TASKS
+]
 
 
 def _blocks(card: str, lang: str) -> list[str]:

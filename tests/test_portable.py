@@ -184,6 +184,7 @@ def _parity(runs, name: str, fmt: str, quantize: bool = False) -> None:
     assert_parity(name, ref, model.predict(client_input), quantized=quantize)
 
 
+@pytest.mark.slow  # an ONNX conversion: make test-all (make test stays under 4 minutes)
 @pytest.mark.xdist_group("sentiment")
 def test_sentiment_onnx_matches_the_saved_model(runs):
     _parity(runs, "sentiment", "onnx")

@@ -104,6 +104,7 @@ def test_resume_after_interruption(tmp_path):
     assert history_epochs(tmp_path) == [0, 1, 2]
 
 
+@pytest.mark.slow  # trains twice: make test-all
 def test_refuses_other_settings_and_finished_runs(tmp_path):
     with pytest.raises(RuntimeError):
         train(make_task("epochs=2"), tmp_path, callbacks=[Interrupt(at=0)])
