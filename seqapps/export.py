@@ -82,6 +82,40 @@ def _running(pid: int) -> bool:
     return True
 
 
+def copy_run_files(run_dir: Path, dest: Path) -> None:
+    """Copy what an export's readers need from ``run_dir`` into ``dest``.
+
+    ``assets/``, ``config.yaml``, and where they exist the test ``metrics.json`` and
+    ``data_report.json``.
+    """
+    shutil.copytree(run_dir / "assets", dest / "assets")
+    shutil.copy(run_dir / "config.yaml", dest / "config.yaml")
+    test_metrics = metrics_path(run_dir, "test")
+    if test_metrics.exists():
+        shutil.copy(test_metrics, dest / "metrics.json")
+    if (run_dir / "data_report.json").is_file():
+        shutil.copy(run_dir / "data_report.json", dest / "data_report.json")
+
+
+def claim_version(tmp: Path, root: Path) -> Path:
+    """Rename the finished ``tmp`` to the next free version number under ``root``; return it.
+
+    The rename is atomic, so a reader sees no version or a whole one.
+
+    Raises:
+        OSError: the rename failed, or 100 numbers were taken by concurrent exporters.
+    """
+    for _ in range(100):  # another exporter may take a number between our look and rename
+        target = root / str((versions(root) or [0])[-1] + 1)
+        try:
+            os.rename(tmp, target)  # fails if target exists and is not empty
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+    raise OSError(f"{root}: could not claim a new version number")
+
+
 def export(
     run_dir: str | Path,
     root: str | Path,
@@ -116,11 +150,7 @@ def export(
     try:
         task.export_archive(model).write_out(str(tmp), verbose=False)
         meta = tmp / META_DIR
-        shutil.copytree(run_dir / "assets", meta / "assets")
-        shutil.copy(run_dir / "config.yaml", meta / "config.yaml")
-        test_metrics = metrics_path(run_dir, "test")
-        if test_metrics.exists():
-            shutil.copy(test_metrics, meta / "metrics.json")
+        copy_run_files(run_dir, meta)
         info = {
             "task": task.name,
             "seqapps_version": __version__,
@@ -128,21 +158,11 @@ def export(
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (meta / "export.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if (run_dir / "data_report.json").is_file():
-            shutil.copy(run_dir / "data_report.json", meta / "data_report.json")
         # The model card (README.md) is read from the files above and the signature.
         card = model_card(task, run_dir, tmp, root.name)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         readable(tmp)
-        for _ in range(100):  # another exporter may take a number between our look and rename
-            target = root / str((versions(root) or [0])[-1] + 1)
-            try:
-                os.rename(tmp, target)  # atomic; fails if target exists and is not empty
-                return target
-            except OSError:
-                if not target.exists():
-                    raise
-        raise OSError(f"{root}: could not claim a new version number")
+        return claim_version(tmp, root)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -51,8 +51,8 @@ import tensorflow as tf
 
 from seqapps import __version__
 from seqapps.errors import ConfigError
-from seqapps.export import TMP_PREFIX, readable, remove_abandoned, versions
-from seqapps.runs import load_run, metrics_path
+from seqapps.export import TMP_PREFIX, claim_version, copy_run_files, readable, remove_abandoned
+from seqapps.runs import load_run
 from seqapps.task import Task
 
 FORMATS = ("onnx", "tflite")
@@ -398,11 +398,7 @@ def export_portable(
     tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
     try:
         networks = {c.stem: write_core(c, tmp, fmt, quantize=quantize) for c in cores}
-        shutil.copytree(run_dir / "assets", tmp / "assets")
-        shutil.copy(run_dir / "config.yaml", tmp / "config.yaml")
-        test_metrics = metrics_path(run_dir, "test")
-        if test_metrics.exists():
-            shutil.copy(test_metrics, tmp / "metrics.json")
+        copy_run_files(run_dir, tmp)
         manifest = {
             "layout": LAYOUT_VERSION,
             "task": task.name,
@@ -417,23 +413,10 @@ def export_portable(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         readable(tmp)
-        return _claim(tmp, root)
+        return claim_version(tmp, root)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _claim(tmp: Path, root: Path) -> Path:
-    """Rename ``tmp`` to the next free version number under ``root`` (atomic)."""
-    for _ in range(100):  # another exporter may take a number between our look and rename
-        target = root / str((versions(root) or [0])[-1] + 1)
-        try:
-            os.rename(tmp, target)
-            return target
-        except OSError:
-            if not target.exists():
-                raise
-    raise OSError(f"{root}: could not claim a new version number")
 
 
 __all__ = ["CORES", "FORMATS", "MANIFEST", "Core", "export_portable", "write_core"]
