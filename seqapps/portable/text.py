@@ -91,12 +91,17 @@ _TWEET_RULES = _rules(
 )
 
 
-def standardize_tweet(text: str) -> str:
-    """Python twin of :func:`seqapps.data.text.standardize_tweet` (see there)."""
+def _rewrite(text: str, rules: list[tuple[re.Pattern, str]]) -> str:
+    """NFC, Unicode spaces to " ", lower case, then each ``(pattern, replacement)`` in turn."""
     x = lower(normalize_spaces(nfc(text)))
-    for pattern, repl in _TWEET_RULES:
+    for pattern, repl in rules:
         x = pattern.sub(repl, x)
     return x
+
+
+def standardize_tweet(text: str) -> str:
+    """Python twin of :func:`seqapps.data.text.standardize_tweet` (see there)."""
+    return _rewrite(text, _TWEET_RULES)
 
 
 # --- sentences (translation) -----------------------------------------------------------
@@ -114,10 +119,7 @@ _SENTENCE_RULES = _rules(
 
 def standardize_sentence(text: str) -> str:
     """Python twin of :func:`seqapps.data.text.standardize_sentence`."""
-    x = lower(normalize_spaces(nfc(text)))
-    for pattern, repl in _SENTENCE_RULES:
-        x = pattern.sub(repl, x)
-    return x.strip(" \t\n\r\f\v")  # tf.strings.strip: ASCII whitespace
+    return _rewrite(text, _SENTENCE_RULES).strip(" \t\n\r\f\v")  # tf.strings.strip: ASCII
 
 
 _DETOKENIZE_RULES = _rules(
