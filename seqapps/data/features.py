@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from seqapps.errors import DataError
 from seqapps.progress import progress_bar
 
 
-def image_features(
+def feature_batches(
     cnn: keras.Model,
     preprocess_fn: Callable[[Any], Any],
     images: list[Path],
@@ -38,8 +38,11 @@ def image_features(
     image_size: int,
     batch_size: int = 32,
     augment_seed: int | None = None,
-) -> np.ndarray:
-    """Run ``cnn`` over image files; return ``(images, h * w, channels)`` float32 features.
+) -> Iterator[np.ndarray]:
+    """Run ``cnn`` over image files; yield ``(batch, h * w, channels)`` float32 features.
+
+    One batch at a time, in the order of ``images``, with a progress bar: callers that
+    write each batch away hold one batch in memory, whatever the number of images.
 
     Args:
         cnn: the backbone (e.g. from :func:`seqapps.layers.backbones.build_backbone`).
@@ -65,7 +68,7 @@ def image_features(
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths), dtype=np.int64), paths))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     bar = progress_bar(len(images), unit="image")
-    out = []
+    done = 0
     batches = iter(ds.prefetch(tf.data.AUTOTUNE))
     while True:
         try:
@@ -74,13 +77,42 @@ def image_features(
             break
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
             # Errors come in order: the broken image is in the next batch.
-            done = sum(len(o) for o in out)
             raise _broken_image(images[done : done + batch_size] or images) from e
         maps = cnn(preprocess_fn(pixels), training=False)  # (batch, h, w, c)
-        out.append(tf.reshape(maps, [tf.shape(maps)[0], -1, maps.shape[-1]]).numpy())
+        yield tf.reshape(maps, [tf.shape(maps)[0], -1, maps.shape[-1]]).numpy()
+        done += len(pixels)
         bar.add(len(pixels))
-    channels = cnn.output_shape[-1]
-    return np.concatenate(out) if out else np.zeros((0, 0, channels), np.float32)
+
+
+def image_features(
+    cnn: keras.Model,
+    preprocess_fn: Callable[[Any], Any],
+    images: list[Path],
+    *,
+    image_size: int,
+    batch_size: int = 32,
+    augment_seed: int | None = None,
+) -> np.ndarray:
+    """All of :func:`feature_batches` in one ``(images, h * w, channels)`` float32 array.
+
+    Holds every feature in memory: for a few images. :func:`cached_features` streams them
+    to disk instead.
+
+    Raises:
+        DataError: as :func:`feature_batches`.
+    """
+    out = list(
+        feature_batches(
+            cnn,
+            preprocess_fn,
+            images,
+            image_size=image_size,
+            batch_size=batch_size,
+            augment_seed=augment_seed,
+        )
+    )
+    _, height, width, channels = cnn.output_shape
+    return np.concatenate(out) if out else np.zeros((0, height * width, channels), np.float32)
 
 
 def _broken_image(candidates: list[Path]) -> DataError:
@@ -120,7 +152,8 @@ def cached_features(
         augment_seed: features of seeded augmented copies (see :func:`image_features`).
 
     Returns:
-        ``(images, positions, channels)`` float16 features (read-only memory map when cached).
+        ``(images, positions, channels)`` float16 features, a read-only memory map of the
+        cache file (for slices; :class:`FeatureRows` reads many rows without keeping them).
     """
     cache = Path(cache)
     manifest = {
@@ -135,21 +168,120 @@ def cached_features(
     if npy.exists() and meta.exists():
         if json.loads(meta.read_text(encoding="utf-8")) == manifest:
             return np.load(npy, mmap_mode="r")
-    features = image_features(
-        cnn,
-        preprocess_fn,
-        images,
-        image_size=image_size,
-        batch_size=batch_size,
-        augment_seed=augment_seed,
-    ).astype(np.float16)  # half the disk and memory; ample precision for frozen features
+    _, height, width, channels = cnn.output_shape
     cache.parent.mkdir(parents=True, exist_ok=True)
-    for path, write in (
-        (npy, lambda f: np.save(f, features)),
-        (meta, lambda f: f.write(json.dumps(manifest).encode("utf-8"))),
-    ):
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as f:
-            write(f)
-        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
-    return features
+    tmp_npy = npy.with_name(npy.name + ".tmp")
+    try:
+        with tmp_npy.open("wb") as f:
+            # The .npy header first, then each batch as it comes: memory holds one batch,
+            # however many images (8,000 Flickr8k images are 1 GB of float16 features).
+            header = {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+                "fortran_order": False,
+                "shape": (len(images), height * width, channels),
+            }
+            np.lib.format.write_array_header_1_0(f, header)
+            for batch in feature_batches(
+                cnn,
+                preprocess_fn,
+                images,
+                image_size=image_size,
+                batch_size=batch_size,
+                augment_seed=augment_seed,
+            ):
+                # float16: half the disk and memory; ample precision for frozen features.
+                f.write(np.ascontiguousarray(batch, np.float16).tobytes())
+        os.replace(tmp_npy, npy)  # atomic: a reader sees the old file or the whole new one
+    finally:
+        tmp_npy.unlink(missing_ok=True)  # a failed extraction leaves nothing behind
+    tmp_meta = meta.with_name(meta.name + ".tmp")
+    tmp_meta.write_text(json.dumps(manifest), encoding="utf-8")
+    os.replace(tmp_meta, meta)  # written last: the manifest vouches for a whole .npy
+    return np.load(npy, mmap_mode="r")
+
+
+class FeatureRows:
+    """Rows of ``.npy`` feature files read on demand: memory holds only the rows asked for.
+
+    A memory map would do the same at first, but every page it touches stays in the
+    process's resident set, so an epoch over the cache grows it to the cache's size. Reads
+    with ``os.pread`` go through the page cache instead, which the kernel can reclaim.
+    Several files read as one array, the second file's rows after the first's (the
+    augmented copies of a training split). Safe to read from several threads.
+
+    Args:
+        files: ``.npy`` files of C-ordered ``(rows, ...)`` arrays with the same row shape
+            and dtype (e.g. ``(images, positions, channels)`` float16 from
+            :func:`cached_features`).
+
+    Raises:
+        ValueError: the files' row shapes or dtypes differ, or one is Fortran-ordered.
+
+    Example:
+        >>> rows = FeatureRows([Path("cache/abc.npy")])
+        >>> rows.take(np.array([3, 0]))  # (2, positions, channels) float16
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        self._parts: list[tuple[int, int, int]] = []  # (fd, data offset, rows) per file
+        row_shape: tuple[int, ...] | None = None
+        dtype: np.dtype | None = None
+        for path in files:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, file_dtype = read_header(f)
+                offset = f.tell()
+            if fortran or (row_shape is not None and (shape[1:], file_dtype) != (row_shape, dtype)):
+                self.close()
+                raise ValueError(f"{path}: not a C-ordered array of rows {row_shape} {dtype}")
+            row_shape, dtype = shape[1:], file_dtype
+            self._parts.append((os.open(path, os.O_RDONLY), offset, shape[0]))
+        self.row_shape: tuple[int, ...] = row_shape or ()
+        self.dtype: np.dtype = dtype or np.dtype(np.float16)
+        self._row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self._starts = np.cumsum([0] + [rows for _, _, rows in self._parts])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(rows, *row_shape)``, as an array's."""
+        return (len(self), *self.row_shape)
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """Rows ``index`` ``(n,)`` ints -> ``(n, *row_shape)`` array of the files' dtype.
+
+        Raises:
+            IndexError: an index outside ``0 .. len - 1``.
+        """
+        index = np.asarray(index, np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"feature rows {index.min()}..{index.max()} of {len(self)}")
+        out = np.empty((len(index), *self.row_shape), self.dtype)
+        view = out.reshape(len(index), self._row_bytes // self.dtype.itemsize).view(np.uint8)
+        parts = np.searchsorted(self._starts, index, side="right") - 1
+        for k, (i, part) in enumerate(zip(index, parts, strict=True)):
+            fd, offset, _ = self._parts[part]
+            position = offset + (int(i) - int(self._starts[part])) * self._row_bytes
+            if os.preadv(fd, [view[k]], position) != self._row_bytes:
+                raise OSError(f"feature cache shorter than its header says (row {i})")
+        return out
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        """Rows of a slice (``rows[a:b]``), read from disk."""
+        return self.take(np.arange(len(self))[key])
+
+    def close(self) -> None:
+        """Close the files (also done when the object is collected)."""
+        for fd, _, _ in self._parts:
+            os.close(fd)
+        self._parts = []
+
+    def __del__(self) -> None:
+        self.close()

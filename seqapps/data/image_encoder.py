@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seqapps.data.features import cached_features
+from seqapps.data.features import FeatureRows, cached_features
 from seqapps.data.images import DECODE_VERSION, UNDECODABLE, decode_image, decode_images
 from seqapps.errors import ConfigError, DataError
 from seqapps.layers.backbones import build_backbone, calibrate_batch_norm, preprocess
@@ -182,9 +182,10 @@ class ImageEncoder:
     def features(self, images: list[Path], copy: int = 0) -> np.ndarray:
         """Backbone features ``(images, positions, channels)`` float16, from the disk cache.
 
-        The cache file is named by a hash of the image list, the backbone settings and its
-        weights. ``copy`` 0 is the images as they are; ``copy`` k >= 1 a randomly flipped
-        and brightened copy, seeded by ``seed`` and k.
+        A read-only memory map of the cache file (extracted first when missing), named by a
+        hash of the image list, the backbone settings and its weights. ``copy`` 0 is the
+        images as they are; ``copy`` k >= 1 a randomly flipped and brightened copy, seeded
+        by ``seed`` and k.
         """
         # Hashed on every call: a fine-tuned backbone's weights change between calls.
         fingerprint = weights_fingerprint(self.backbone)
@@ -218,22 +219,40 @@ class ImageEncoder:
             )
         return self._memo[key]
 
+    def feature_rows(self, images: list[Path], copies: int = 0) -> FeatureRows:
+        """The cached features of ``images`` and of ``copies`` augmented copies, read on demand.
+
+        Rows ``k * len(images) + i`` are copy k of image i. Nothing is loaded: see
+        :class:`~seqapps.data.features.FeatureRows`.
+        """
+        files = []
+        for k in range(copies + 1):
+            cached = self.features(images, k)  # extracted here if missing
+            files.append(Path(cached.filename))
+        return FeatureRows(files)
+
     def feature_lookup(
         self, images: list[Path], copies: int = 0
     ) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
         """Image indices ``(batch,)`` -> ``{"features": (batch, positions, channels)}`` float32.
 
-        The cached features are one constant, gathered per batch: the frozen features are
-        never recomputed. With ``copies`` > 0 each index reads the original or one of its
-        augmented copies at random (training augmentation for a frozen backbone).
+        Each batch reads its rows from the feature cache on disk
+        (:meth:`feature_rows`): memory stays flat in the number of images, and the frozen
+        features are never recomputed. With ``copies`` > 0 each index reads the original
+        or one of its augmented copies at random (training augmentation for a frozen
+        backbone).
         """
-        table = tf.constant(np.concatenate([self.features(images, k) for k in range(copies + 1)]))
+        rows = self.feature_rows(images, copies)
         n = len(images)
+        positions, channels = rows.row_shape
 
         def lookup(i: tf.Tensor) -> dict[str, tf.Tensor]:
             if copies:
                 i += n * tf.random.uniform(tf.shape(i), 0, copies + 1, tf.int32)
-            return {"features": tf.cast(tf.gather(table, i), tf.float32)}
+            # stateful=False: the same indices always read the same rows.
+            features = tf.numpy_function(rows.take, [i], tf.float16, stateful=False)
+            features.set_shape([None, positions, channels])
+            return {"features": tf.cast(features, tf.float32)}
 
         return lookup
 

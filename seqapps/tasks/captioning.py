@@ -50,6 +50,7 @@ from seqapps.data.captions import (
     read_caption_files,
     read_image_files,
 )
+from seqapps.data.features import FeatureRows
 from seqapps.data.image_encoder import ImageEncoder
 from seqapps.data.images import BLACK_PNG
 from seqapps.data.io import SPLITS, read_lines, sample_dir
@@ -457,10 +458,10 @@ class CaptioningTask(Seq2SeqTask[CaptioningConfig, CaptionData]):
 
     def decoder_inputs(
         self, model: keras.Model, part: CaptionedImages
-    ) -> tuple[np.ndarray, tf.TensorSpec]:
-        """The cached features of the split's images (of ``model``'s backbone)."""
-        features = self.encoder_for(model).features(part.images)
-        return features, tf.TensorSpec([None, *features.shape[1:]], tf.float32)
+    ) -> tuple[FeatureRows, tf.TensorSpec]:
+        """The cached features of the split's images (of ``model``'s backbone), read per batch."""
+        features = self.encoder_for(model).feature_rows(part.images)
+        return features, tf.TensorSpec([None, *features.row_shape], tf.float32)
 
     def serving_features(self, model: keras.Model, images: tf.Tensor) -> tf.Tensor:
         """Encoded image bytes -> features, with the backbone ``model`` was trained with."""

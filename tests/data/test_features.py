@@ -4,9 +4,11 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from seqapps.data.features import cached_features, image_features
+from seqapps.data.features import FeatureRows, cached_features, image_features
 from seqapps.errors import DataError
 from seqapps.layers.backbones import build_backbone, preprocess
 
@@ -53,3 +55,62 @@ def test_an_image_broken_after_loading_is_named_not_a_bare_tf_error(tmp_path):
     paths[3].unlink()
     with pytest.raises(DataError, match=r"3.jpg: cannot be read"):
         cached_features(cnn, fn, paths, image_size=32, cache=tmp_path / "c", settings={})
+
+
+def test_a_failed_extraction_leaves_no_partial_cache(tmp_path):
+    """The .npy is streamed to a temporary file: a broken image leaves nothing behind."""
+    paths = write_images(tmp_path)
+    paths[2].write_bytes(b"not an image")
+    cnn = build_backbone("mobilenet", alpha=0.25, weights=None, image_size=32)
+    cache = tmp_path / "c" / "train"
+    with pytest.raises(DataError, match="2.jpg"):
+        cached_features(
+            cnn, preprocess("mobilenet"), paths, image_size=32, cache=cache, settings={}
+        )
+    assert not list((tmp_path / "c").iterdir())
+
+
+def write_npy(path, array):
+    np.save(path, array)
+    return path
+
+
+def test_feature_rows_read_the_rows_asked_for_across_files(tmp_path):
+    """Issue #17: training reads rows from disk; two files read as one (augmented copies)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 4, 3)).astype(np.float16)
+    b = rng.normal(size=(2, 4, 3)).astype(np.float16)
+    rows = FeatureRows([write_npy(tmp_path / "a.npy", a), write_npy(tmp_path / "b.npy", b)])
+    both = np.concatenate([a, b])
+    assert len(rows) == 7 and rows.shape == (7, 4, 3) and rows.dtype == np.float16
+    np.testing.assert_array_equal(rows.take(np.array([6, 0, 4, 5, 4])), both[[6, 0, 4, 5, 4]])
+    np.testing.assert_array_equal(rows[2:6], both[2:6])
+    assert rows.take(np.array([], np.int64)).shape == (0, 4, 3)
+    with pytest.raises(IndexError, match="7"):
+        rows.take(np.array([7]))
+    with pytest.raises(IndexError):
+        rows.take(np.array([-1]))
+
+
+def test_feature_rows_refuse_files_of_other_row_shapes(tmp_path):
+    a = write_npy(tmp_path / "a.npy", np.zeros((2, 4, 3), np.float16))
+    b = write_npy(tmp_path / "b.npy", np.zeros((2, 4, 5), np.float16))
+    with pytest.raises(ValueError, match=r"b.npy: not a C-ordered array of rows \(4, 3\)"):
+        FeatureRows([a, b])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 6), min_size=1, max_size=3),
+    picks=st.lists(st.integers(0, 10_000), max_size=12),
+)
+def test_feature_rows_equal_the_concatenated_arrays(tmp_path_factory, sizes, picks):
+    folder = tmp_path_factory.mktemp("rows")
+    arrays = [
+        np.arange(n * 6, dtype=np.float16).reshape(n, 2, 3) + 100 * k for k, n in enumerate(sizes)
+    ]
+    rows = FeatureRows([write_npy(folder / f"{k}.npy", a) for k, a in enumerate(arrays)])
+    both = np.concatenate(arrays)
+    index = np.array([p % len(both) for p in picks] if len(both) else [], np.int64)
+    np.testing.assert_array_equal(rows.take(index), both[index])
+    np.testing.assert_array_equal(rows[:], both)
