@@ -70,6 +70,12 @@ class TrainConfig(CheckedConfig):
     epochs: int | None = None
     # Per replica: the global batch is batch_size * number of replicas.
     batch_size: int = 64
+    # Tasks that batch by length bucket (sentiment, ner, translation, captioning): if > 0,
+    # batches of about this many padded tokens instead of batch_size examples, so short
+    # sequences come in larger batches (OpenNMT-py and fairseq batch this way); a bucket
+    # of lengths up to L batches batch_tokens // L examples. Per replica, as batch_size.
+    # 0 = batch_size examples per batch.
+    batch_tokens: int = 0
     learning_rate: float = 1e-3
     # Learning-rate decay per epoch: lr / (1 + lr_decay * epoch), as Ma & Hovy (2016) train
     # their taggers; applied step by step. 0 = constant.
@@ -84,6 +90,13 @@ class TrainConfig(CheckedConfig):
     # Mixed precision compute dtype: float16 suits GPUs, bfloat16 suits recent CPUs/TPUs.
     mixed_precision: Literal["off", "float16", "bfloat16"] = "off"
     seed: int = 42
+    # Compile the training and evaluation steps with XLA (fuses the recurrent cell's ops;
+    # each new batch shape compiles once). A task whose ops XLA cannot compile (the NER CRF
+    # metric) turns it off.
+    jit_compile: bool = False
+    # Training steps run per call into the compiled graph: fewer Python round trips, but
+    # batch-level callbacks (the NaN check) see every Nth step only. 1 = every step.
+    steps_per_execution: int = 1
     # Early stopping: epochs without improvement of the monitored validation metric.
     # None = set by `patience_steps`; set, it wins over `patience_steps`.
     patience: int | None = None
@@ -162,6 +175,8 @@ class TrainConfig(CheckedConfig):
             "set patience or patience_steps (both are None)",
         )
         _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.steps_per_execution >= 1, "steps_per_execution must be >= 1")
+        _check(self.batch_tokens >= 0, "batch_tokens must be >= 0 (0 = batch_size examples)")
         _check(self.learning_rate > 0, "learning_rate must be > 0")
         _check(self.lr_decay >= 0, "lr_decay must be >= 0")
         _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")

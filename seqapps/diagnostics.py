@@ -24,7 +24,6 @@ re-exported here for older code; they live in :mod:`seqapps.gradients` and
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +131,7 @@ def _diagnose_cell(task: Any, batches: int, steps: int) -> dict[str, Any]:
     keras.utils.set_random_seed(cfg.seed)  # same weights' distribution, same batches
     ds = task.make_dataset(data, "train", batch_size=cfg.batch_size, training=True)
     probe = list(ds.take(batches))
-    steps_per_epoch = max(1, math.ceil(task.num_examples(data, "train") / cfg.batch_size))
+    steps_per_epoch = task.steps_per_epoch(data, cfg.batch_size)
     with precision_policy(cfg.mixed_precision):
         model = compile_model(task, task.build_model(), steps_per_epoch)
         init = _mean_profile(model, probe)

@@ -96,7 +96,12 @@ def compile_model(task: Task, model: keras.Model, steps_per_epoch: int) -> keras
     The optimizer comes from :func:`build_optimizer`; loss, metrics and any other
     ``compile`` arguments from ``task.compile_args(model)``.
     """
-    model.compile(optimizer=build_optimizer(task.cfg, steps_per_epoch), **task.compile_args(model))
+    args = {
+        "jit_compile": task.cfg.jit_compile,
+        "steps_per_execution": task.cfg.steps_per_execution,
+        **task.compile_args(model),  # a task's own limits win (e.g. no XLA for a CRF metric)
+    }
+    model.compile(optimizer=build_optimizer(task.cfg, steps_per_epoch), **args)
     return model
 
 

@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.data import archives
-from seqapps.data.batching import bucketed_batches
+from seqapps.data.batching import batches_per_pass, bucketed_batches
 from seqapps.data.io import SPLITS
 from seqapps.data_report import SPLIT_NAMES, coverage, label_counts, shift_warning
 from seqapps.errors import ConfigError, DataError
@@ -152,6 +152,8 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     setting_keys: ClassVar[tuple[str, ...]] = ()
     input_path_keys: ClassVar[tuple[str, ...]] = ("data", "train", "val", "test")
     split_files_help: ClassVar[str] = ""
+    # Batches per training pass under batch_tokens, set by batches() (see steps_per_epoch).
+    _batches_per_pass: int | None = None
 
     def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
@@ -345,6 +347,17 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         """Number of training examples in ``split`` (one per ``split`` item by default)."""
         return len(data.split(split))
 
+    def steps_per_epoch(self, data: DataT, global_batch: int) -> int:
+        """Training batches in one pass over the training split (at least 1).
+
+        ``num_examples / global_batch`` rounded up; with ``batch_tokens`` the count of the
+        token-budget batches the last training stream (:meth:`make_dataset` with
+        ``training=True``) makes, which :meth:`batches` measured from the lengths.
+        """
+        if getattr(self.cfg, "batch_tokens", 0) > 0 and self._batches_per_pass is not None:
+            return self._batches_per_pass
+        return max(1, -(-self.num_examples(data, "train") // global_batch))
+
     # --- the data report ---------------------------------------------------------------
     def data_report(self, data: DataT) -> dict[str, Any]:
         """What was read: examples, label counts, vocabulary coverage, drops, warnings.
@@ -450,6 +463,20 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
             after_batch: per-batch map (e.g. gathering cached features), run in parallel.
         """
         ds = examples.cache()
+        # Per replica, as batch_size: scaled as the batch asked for is (global, or eval).
+        batch_tokens = getattr(self.cfg, "batch_tokens", 0) * max(
+            1, batch_size // getattr(self.cfg, "batch_size", batch_size)
+        )
+        if training and bucketing is not None and batch_tokens > 0:
+            # Token budgets make batches of varying size: count one pass's batches from
+            # the lengths (this first pass also fills the cache).
+            lengths = ds.map(bucketing.length_fn).batch(65536).as_numpy_iterator()
+            self._batches_per_pass = batches_per_pass(
+                np.concatenate([np.zeros(0, np.int64), *lengths]),
+                batch_size=batch_size,
+                max_length=bucketing.max_length,
+                batch_tokens=batch_tokens,
+            )
         if training:
             ds = ds.shuffle(max(size, 1), seed=self.cfg.seed, reshuffle_each_iteration=True)
             ds = ds.repeat()
@@ -464,6 +491,7 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
                 max_length=bucketing.max_length,
                 length_fn=bucketing.length_fn,
                 padding_values=bucketing.padding_values,
+                batch_tokens=batch_tokens,
             )
         if after_batch is not None:
             ds = ds.map(after_batch, num_parallel_calls=tf.data.AUTOTUNE)

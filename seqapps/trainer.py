@@ -158,6 +158,13 @@ def _check_same_config(run_dir: Path, cfg: object, task_name: str) -> None:
     # Epochs (or train_steps) may grow on resume (train longer); anything else changes the
     # experiment.
     longer = ("epochs", "train_steps")
+    # A setting added since the run started (absent from its config.yaml) had its default.
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(cfg)  # type: ignore[arg-type]
+        if f.default is not dataclasses.MISSING
+    }
+    old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
     diff = sorted(k for k in set(old) | set(new) if k not in longer and old.get(k) != new.get(k))
     if diff:
         raise ConfigError(
@@ -252,11 +259,15 @@ def _make_streams(task: Task, data: Any, replicas: int, done_epochs: int = 0) ->
     """
     cfg = task.cfg
     global_batch = cfg.batch_size * replicas
-    steps_per_epoch = max(1, math.ceil(task.num_examples(data, "train") / global_batch))
+    train_ds = task.make_dataset(data, "train", batch_size=global_batch, training=True)
+    steps_per_epoch = task.steps_per_epoch(data, global_batch)
+    # Keras runs whole executions of steps_per_execution steps, also at an epoch's end: a
+    # multiple keeps the batches an epoch draws equal to the batches it counts (resume).
+    run = cfg.steps_per_execution
+    steps_per_epoch = -(-steps_per_epoch // run) * run
     options = tf.data.Options()
     # Shard by element: in-memory data has no files to shard by.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train_ds = task.make_dataset(data, "train", batch_size=global_batch, training=True)
     if done_epochs:
         train_ds = train_ds.skip(done_epochs * steps_per_epoch)
     val_ds = task.make_dataset(data, "val", batch_size=global_batch, training=False)

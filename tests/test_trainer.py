@@ -213,3 +213,37 @@ def test_a_resumed_run_keeps_the_length_it_started_with(tmp_path):
     _check_same_config(tmp_path, cfg, "sentiment")  # the same run: no error
     longer = _keep_run_length(tmp_path, make_task("epochs=5", "patience=none").cfg)
     assert (longer.epochs, longer.patience) == (5, 2)
+
+
+def test_token_budget_batches_and_steps_per_execution_count_the_epoch(tmp_path):
+    """Issue #17 levers: an epoch is one pass of token-budget batches, rounded up to whole
+    executions of steps_per_execution steps (so a resumed stream skips what was drawn)."""
+    from seqapps.data.batching import batches_per_pass
+
+    task = make_task("epochs=1", "batch_tokens=300", "steps_per_execution=2")
+    data = task.load_data()
+    task.adapt(data)
+    lengths = [
+        len(ids)
+        for ids, _ in task.make_dataset(data, "train", batch_size=32, training=False)
+        .unbatch()
+        .as_numpy_iterator()
+    ]
+    passes = batches_per_pass(
+        np.array(lengths), batch_size=32, max_length=task.cfg.max_length, batch_tokens=300
+    )
+    train(task, tmp_path)
+    stats = json.loads((tmp_path / "train_stats.json").read_text())
+    assert stats["steps_per_epoch"] == -(-passes // 2) * 2
+    assert history_epochs(tmp_path) == [0]
+
+
+@pytest.mark.slow  # XLA compiles each batch shape: over 10 s on 2 cores
+def test_jit_compile_trains_and_a_task_that_cannot_turns_it_off(tmp_path):
+    train(make_task("epochs=1", "jit_compile=true"), tmp_path / "sentiment")
+    assert history_epochs(tmp_path / "sentiment") == [0]
+    from .conftest import make_tiny_task
+
+    ner = make_tiny_task("ner", "epochs=1", "jit_compile=true")
+    model = train(ner, tmp_path / "ner")
+    assert model.jit_compile is False  # the CRF metric's ops have no XLA kernels

@@ -111,6 +111,11 @@ class ForecastingConfig(RecurrentConfig, TrainConfig):
                 "(a file, a folder of per-ticker files, or an archive) and choose the periods "
                 "with val_start= / test_start= instead of train= / val= / test="
             )
+        if self.batch_tokens:
+            raise ConfigError(
+                f"batch_tokens={self.batch_tokens}: every forecasting window has the same "
+                "length (window=), so batches are by count: set batch_size= instead"
+            )
         try:
             levels = self.quantile_levels
         except ValueError:
