@@ -114,3 +114,24 @@ def test_feature_rows_equal_the_concatenated_arrays(tmp_path_factory, sizes, pic
     index = np.array([p % len(both) for p in picks] if len(both) else [], np.int64)
     np.testing.assert_array_equal(rows.take(index), both[index])
     np.testing.assert_array_equal(rows[:], both)
+
+
+def test_the_training_lookup_reads_the_cached_rows_and_copies(tmp_path):
+    """Issue #17: the lookup reads rows from disk, equal to the cache's (no constant)."""
+    import tensorflow as tf
+
+    from seqapps.data.image_encoder import ImageEncoder
+
+    paths = write_images(tmp_path)
+    enc = ImageEncoder.build(
+        "mobilenet", alpha=0.25, weights="none", image_size=32, cache_dir=tmp_path / "c"
+    )
+    enc.calibrate(paths)  # random weights output ~0 before: copies would equal originals
+    cached = np.asarray(enc.features(paths), np.float32)
+    got = enc.feature_lookup(paths)(tf.constant([3, 0, 3]))["features"].numpy()
+    np.testing.assert_array_equal(got, cached[[3, 0, 3]])
+    copy = np.asarray(enc.features(paths, 1), np.float32)
+    assert not np.array_equal(copy[1], cached[1])
+    mixed = enc.feature_lookup(paths, copies=1)(tf.constant([1] * 20))["features"].numpy()
+    assert all(np.array_equal(r, cached[1]) or np.array_equal(r, copy[1]) for r in mixed)
+    assert not all(np.array_equal(r, cached[1]) for r in mixed)  # copies are drawn
