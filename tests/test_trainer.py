@@ -247,3 +247,21 @@ def test_jit_compile_trains_and_a_task_that_cannot_turns_it_off(tmp_path):
     ner = make_tiny_task("ner", "epochs=1", "jit_compile=true")
     model = train(ner, tmp_path / "ner")
     assert model.jit_compile is False  # the CRF metric's ops have no XLA kernels
+
+
+def test_a_run_started_before_a_setting_existed_resumes(tmp_path):
+    """config.yaml of an older run lacks settings added since: they count as defaults."""
+    import dataclasses
+
+    import yaml
+
+    from seqapps.trainer import _check_same_config
+
+    task = make_task("epochs=3")
+    old = {"task": "sentiment", **dataclasses.asdict(task.cfg)}
+    for key in ("batch_tokens", "jit_compile", "steps_per_execution"):
+        del old[key]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    _check_same_config(tmp_path, task.cfg, "sentiment")  # no error
+    with pytest.raises(ConfigError, match=r"batch_tokens: 0 -> 100"):
+        _check_same_config(tmp_path, make_task("epochs=3", "batch_tokens=100").cfg, "sentiment")
