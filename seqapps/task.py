@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.data import archives
-from seqapps.data.batching import batches_per_pass, bucketed_batches
+from seqapps.data.batching import batches_per_pass, bucketed_batches, round_up_shapes
 from seqapps.data.io import SPLITS
 from seqapps.data_report import SPLIT_NAMES, coverage, label_counts, shift_warning
 from seqapps.errors import ConfigError, DataError
@@ -493,6 +493,10 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
                 padding_values=bucketing.padding_values,
                 batch_tokens=batch_tokens,
             )
+            if getattr(self.cfg, "jit_compile", False):
+                # A few shapes, not one per batch length: XLA compiles each shape once.
+                spec, pads = examples.element_spec, bucketing.padding_values
+                ds = ds.map(lambda *b: round_up_shapes(b if len(b) > 1 else b[0], spec, pads))
         if after_batch is not None:
             ds = ds.map(after_batch, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)

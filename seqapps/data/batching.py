@@ -96,3 +96,50 @@ def batches_per_pass(
     edges, sizes = bucket_batch_sizes(max_length, batch_size, batch_tokens)
     counts = np.bincount(np.searchsorted(edges, lengths, side="right"), minlength=len(sizes))
     return max(1, math.ceil(sum(c / s for c, s in zip(counts, sizes, strict=True))))
+
+
+def round_up_shapes(
+    batch: Any, element_spec: Any, padding_values: Any = None, smallest: int = 8
+) -> Any:
+    """Pad a batch's variable-length dimensions up to a power of two (at least ``smallest``).
+
+    XLA compiles one program per input shape; bucketed batches padded to their longest
+    member come in every length, so a compiled training step would recompile for most
+    batches. Rounded up, the lengths take a handful of values (8, 16, 32, 64, ...) at the
+    cost of some padding. Only dimensions of unknown size in ``element_spec`` (the ones the
+    batching padded, which the model masks) are padded; fixed ones (feature channels) never.
+
+    Args:
+        batch: a batch's structure of tensors.
+        element_spec: the unbatched elements' ``tf.TensorSpec`` structure (as
+            ``dataset.element_spec`` before batching): which dimensions vary.
+        padding_values: pad value per component, structured like ``batch`` (None: zeros);
+            the same values the batch was padded with.
+        smallest: the least length a padded dimension is rounded up to.
+
+    Example:
+        >>> spec = tf.TensorSpec([None], tf.int32)
+        >>> round_up_shapes(tf.ones((2, 9), tf.int32), spec).shape
+        TensorShape([2, 16])
+    """
+    flat = tf.nest.flatten(batch)
+    specs = tf.nest.flatten(element_spec)
+    pads = [None] * len(flat) if padding_values is None else tf.nest.flatten(padding_values)
+
+    def pad(x: tf.Tensor, spec: tf.TensorSpec, value: Any) -> tf.Tensor:
+        varies = [d is None for d in spec.shape.as_list()] if spec.shape.rank else []
+        if not any(varies):
+            return x
+        shape = tf.shape(x)[1:]
+        # The next power of two in integers: smear the highest bit of n - 1 down, add one.
+        v = tf.maximum(shape, 1) - 1
+        for shift in (1, 2, 4, 8, 16):
+            v = tf.bitwise.bitwise_or(v, tf.bitwise.right_shift(v, shift))
+        target = tf.where(tf.constant(varies), tf.maximum(v + 1, smallest), shape)
+        paddings = tf.stack([tf.zeros_like(target), target - shape], axis=1)
+        paddings = tf.concat([tf.zeros((1, 2), tf.int32), paddings], axis=0)
+        fill = tf.cast(0 if value is None else value, x.dtype)
+        return tf.pad(x, paddings, constant_values=fill)
+
+    padded = [pad(x, spec, v) for x, spec, v in zip(flat, specs, pads, strict=True)]
+    return tf.nest.pack_sequence_as(batch, padded)

@@ -54,3 +54,33 @@ def test_batches_hold_at_most_the_token_budget_and_are_counted(lengths, batch_si
     assert counted <= full
     edges, sizes = bucket_batch_sizes(40, batch_size, batch_tokens)
     assert counted >= full - len(sizes) + 1 or counted == 1
+
+
+def test_rounding_up_pads_only_the_varying_dimensions_with_their_pad_values():
+    from seqapps.data.batching import round_up_shapes
+
+    spec = (
+        {"ids": tf.TensorSpec([None], tf.int32), "feats": tf.TensorSpec([None, 3], tf.float32)},
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([], tf.int32),
+    )
+    batch = (
+        {"ids": tf.ones((2, 9), tf.int32), "feats": tf.ones((2, 5, 3))},
+        tf.fill((2, 9), 4),
+        tf.constant([1, 2]),
+    )
+    out = round_up_shapes(batch, spec, ({"ids": 0, "feats": 0.0}, -1, 0))
+    assert out[0]["ids"].shape == (2, 16) and out[0]["feats"].shape == (2, 8, 3)
+    assert out[1].shape == (2, 16) and out[2].shape == (2,)
+    np.testing.assert_array_equal(out[1].numpy()[0], [4] * 9 + [-1] * 7)
+    np.testing.assert_array_equal(out[0]["ids"].numpy()[:, :9], 1)
+    assert int(tf.reduce_sum(out[0]["ids"])) == 18  # the rest is padding
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 300))
+def test_rounded_lengths_are_the_next_power_of_two_from_eight(n):
+    from seqapps.data.batching import round_up_shapes
+
+    out = round_up_shapes(tf.ones((1, n)), tf.TensorSpec([None], tf.float32))
+    assert out.shape[1] == max(8, 1 << (n - 1).bit_length())
