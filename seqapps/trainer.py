@@ -457,7 +457,10 @@ def _train_locked(
         standard = standard_callbacks(
             task,
             out,
-            streams.steps_per_epoch * streams.global_batch,
+            # Token-budget batches vary in size: an epoch is then one pass of the examples.
+            task.num_examples(data, "train")
+            if cfg.batch_tokens
+            else streams.steps_per_epoch * streams.global_batch,
             probe,
             state=state,
             wall_seconds=lambda: previous_wall + time.perf_counter() - started,

@@ -143,3 +143,45 @@ def round_up_shapes(
 
     padded = [pad(x, spec, v) for x, spec, v in zip(flat, specs, pads, strict=True)]
     return tf.nest.pack_sequence_as(batch, padded)
+
+
+def run_by_length(
+    fn: Callable[[tf.Tensor], tf.Tensor],
+    ids: tf.RaggedTensor,
+    edges: list[int],
+    row_spec: tf.TensorSpec,
+) -> tf.Tensor:
+    """``fn`` over the rows of ``ids`` grouped by length; results in the rows' order.
+
+    A recurrent network runs every step up to the batch's longest row, so one long tweet in
+    a batch of 256 makes all 256 pay for its length. Served batches are therefore cut into
+    the training buckets' length ranges (``[0, e1)``, ``[e1, e2)``, ..., ``[e_k, inf)``),
+    each padded only to its own longest row, and the rows' results put back in order.
+    Empty groups are skipped (a recurrent layer cannot run over no rows).
+
+    Args:
+        fn: right-padded ``(n, time)`` ids -> ``(n, *row_spec.shape)`` results; traced
+            once per group.
+        ids: ``(batch, None)`` ragged token ids.
+        edges: the group boundaries, e.g. :func:`bucket_boundaries` of the max length.
+        row_spec: shape and dtype of one row's result (e.g. ``(classes,)`` float32).
+
+    Returns:
+        ``(batch, *row_spec.shape)`` results, row ``i`` for ``ids[i]``.
+    """
+    lengths = ids.row_lengths()
+    bounds = [0, *edges, np.iinfo(np.int64).max]
+    indices, parts = [], []
+    for low, high in zip(bounds[:-1], bounds[1:], strict=False):
+        keep = (lengths >= low) & (lengths < high)
+        group = tf.ragged.boolean_mask(ids, keep).to_tensor()  # padded to its own longest
+        indices.append(tf.cast(tf.where(keep)[:, 0], tf.int32))
+        empty = tf.zeros([0, *row_spec.shape], row_spec.dtype)
+        parts.append(
+            tf.cond(
+                tf.shape(group)[0] > 0,
+                lambda g=group: tf.cast(fn(g), row_spec.dtype),
+                lambda e=empty: e,
+            )
+        )
+    return tf.dynamic_stitch(indices, parts)

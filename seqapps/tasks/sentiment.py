@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqapps.config import RecurrentConfig, TrainConfig
+from seqapps.data.batching import bucket_boundaries, run_by_length
 from seqapps.data.classification import (
     ClassificationData,
     LabeledRows,
@@ -343,8 +344,15 @@ class SentimentTask(Task[SentimentConfig, ClassificationData]):
 
     def serve(self, model: keras.Model, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         """``texts (batch,) string -> {label (batch,) string, probabilities (batch, classes)}``."""
-        ids = encode_texts(self.vectorizer, texts, self.cfg.max_length).to_tensor()  # right padded
-        probs = model(ids, training=False)  # (batch, classes)
+        ids = encode_texts(self.vectorizer, texts, self.cfg.max_length)
+        # Rows grouped by length, each group right padded to its own longest: a batch does
+        # not run every tweet for as many steps as its longest one.
+        probs = run_by_length(
+            lambda padded: model(padded, training=False),
+            ids,
+            bucket_boundaries(self.cfg.max_length),
+            tf.TensorSpec([len(self.label_names)], tf.float32),
+        )  # (batch, classes)
         label = tf.gather(tf.constant(self.label_names), tf.argmax(probs, axis=-1))
         return {"label": label, "probabilities": probs}
 

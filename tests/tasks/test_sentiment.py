@@ -123,3 +123,30 @@ def test_word_dropout_only_in_training(task_and_data):
     share_unk = ((train_ids.numpy() == 1) & real).sum() / real.sum()
     assert 0.35 < share_unk < 0.75  # about half, plus the genuinely unknown words
     assert ((val_ids.numpy() == 1).sum() / (val_ids.numpy() > 0).sum()) < 0.3
+
+
+def test_serving_groups_rows_by_length_and_keeps_their_order(task_and_data):
+    """Issue #17: a served batch runs per length group; each row's probabilities equal
+    those of the row served alone (no padding of the others leaks in), in input order."""
+    import tensorflow as tf
+
+    task, _ = task_and_data
+    model = task.build_model()
+    texts = [
+        "good",
+        " ".join(["great"] * 40),  # the last group (>= 32 tokens)
+        "what a bad day for the match",
+        " ".join(["meh"] * 12),
+        "",
+        "love it",
+    ]
+    batch = task.serve(model, tf.constant(texts))["probabilities"].numpy()
+    assert batch.shape == (len(texts), len(task.label_names))
+    for row, text in zip(batch, texts, strict=True):
+        alone = task.serve(model, tf.constant([text]))["probabilities"].numpy()[0]
+        np.testing.assert_allclose(row, alone, atol=1e-6)
+    # Grouping changes nothing against one batch padded to its longest row.
+    from seqapps.data.text import encode_texts
+
+    padded = encode_texts(task.vectorizer, tf.constant(texts), task.cfg.max_length).to_tensor()
+    np.testing.assert_allclose(batch, model(padded).numpy(), atol=1e-6)
