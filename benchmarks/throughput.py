@@ -163,6 +163,7 @@ def child_serving(data: Path, exports: dict[str, str], rounds: int) -> dict:
     """
     import numpy as np  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
+    import tensorflow_text  # noqa: F401, PLC0415  (seqapps exports' NormalizeUTF8 op)
 
     tweets = (data / "test_text.txt").read_text(encoding="utf-8").splitlines()
     calls = {}
