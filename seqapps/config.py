@@ -92,7 +92,8 @@ class TrainConfig(CheckedConfig):
     seed: int = 42
     # Compile the training and evaluation steps with XLA (fuses the recurrent cell's ops;
     # each new batch shape compiles once). A task whose ops XLA cannot compile (the NER CRF
-    # metric) turns it off.
+    # metric) turns it off; on a GPU Keras runs cuDNN LSTM/GRU layers uncompiled anyway. On
+    # 2 CPU cores it made sentiment training slower (docs/BENCHMARKS.md), hence off.
     jit_compile: bool = False
     # Training steps run per call into the compiled graph: fewer Python round trips, but
     # batch-level callbacks (the NaN check) see every Nth step only. 1 = every step.
@@ -177,6 +178,12 @@ class TrainConfig(CheckedConfig):
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.steps_per_execution >= 1, "steps_per_execution must be >= 1")
         _check(self.batch_tokens >= 0, "batch_tokens must be >= 0 (0 = batch_size examples)")
+        # Multi-worker validation repeats its stream and counts steps from examples /
+        # batch_size, which token-budget batches would not match.
+        _check(
+            not (self.batch_tokens and self.strategy == "multi_worker"),
+            "batch_tokens is not supported with strategy=multi_worker (use batch_size)",
+        )
         _check(self.learning_rate > 0, "learning_rate must be > 0")
         _check(self.lr_decay >= 0, "lr_decay must be >= 0")
         _check(self.clipnorm is None or self.clipnorm > 0, "clipnorm must be > 0 or None")

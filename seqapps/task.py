@@ -152,8 +152,9 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
     setting_keys: ClassVar[tuple[str, ...]] = ()
     input_path_keys: ClassVar[tuple[str, ...]] = ("data", "train", "val", "test")
     split_files_help: ClassVar[str] = ""
-    # Batches per training pass under batch_tokens, set by batches() (see steps_per_epoch).
-    _batches_per_pass: int | None = None
+    # Batches per training pass under batch_tokens, per global batch size, set by
+    # make_dataset (see steps_per_epoch).
+    _batches_per_pass: dict[int, int] | None = None
 
     def __init__(self, cfg: ConfigT) -> None:
         self.cfg = cfg
@@ -354,8 +355,9 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         token-budget batches the last training stream (:meth:`make_dataset` with
         ``training=True``) makes, which :meth:`batches` measured from the lengths.
         """
-        if getattr(self.cfg, "batch_tokens", 0) > 0 and self._batches_per_pass is not None:
-            return self._batches_per_pass
+        counted = (self._batches_per_pass or {}).get(global_batch)
+        if getattr(self.cfg, "batch_tokens", 0) > 0 and counted is not None:
+            return counted
         return max(1, -(-self.num_examples(data, "train") // global_batch))
 
     # --- the data report ---------------------------------------------------------------
@@ -467,11 +469,20 @@ class Task(abc.ABC, Generic[ConfigT, DataT]):
         batch_tokens = getattr(self.cfg, "batch_tokens", 0) * max(
             1, batch_size // getattr(self.cfg, "batch_size", batch_size)
         )
+        if (
+            bucketing is not None
+            and 0 < getattr(self.cfg, "batch_tokens", 0) < bucketing.max_length
+        ):
+            raise ConfigError(
+                f"batch_tokens={self.cfg.batch_tokens} is below max_length="
+                f"{bucketing.max_length}: a batch of the longest sequences would not fit"
+            )
         if training and bucketing is not None and batch_tokens > 0:
             # Token budgets make batches of varying size: count one pass's batches from
             # the lengths (this first pass also fills the cache).
             lengths = ds.map(bucketing.length_fn).batch(65536).as_numpy_iterator()
-            self._batches_per_pass = batches_per_pass(
+            self._batches_per_pass = dict(self._batches_per_pass or {})
+            self._batches_per_pass[batch_size] = batches_per_pass(
                 np.concatenate([np.zeros(0, np.int64), *lengths]),
                 batch_size=batch_size,
                 max_length=bucketing.max_length,

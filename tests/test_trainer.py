@@ -238,6 +238,20 @@ def test_token_budget_batches_and_steps_per_execution_count_the_epoch(tmp_path):
     assert history_epochs(tmp_path) == [0]
 
 
+def test_token_budgets_that_cannot_work_are_refused_before_training():
+    """A budget below max_length leaves no room for the longest sequences; multi-worker
+    validation counts its steps from batch_size."""
+    from seqapps.errors import ConfigError
+
+    task = make_task("batch_tokens=10", "max_length=40")
+    data = task.load_data()
+    task.adapt(data)
+    with pytest.raises(ConfigError, match="batch_tokens=10 is below max_length=40"):
+        task.make_dataset(data, "train", batch_size=32, training=True)
+    with pytest.raises(ConfigError, match="not supported with strategy=multi_worker"):
+        make_task("batch_tokens=100", "strategy=multi_worker")
+
+
 @pytest.mark.slow  # XLA compiles each batch shape: over 10 s on 2 cores
 def test_jit_compile_trains_and_a_task_that_cannot_turns_it_off(tmp_path):
     train(make_task("epochs=1", "jit_compile=true"), tmp_path / "sentiment")

@@ -15,8 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -170,9 +172,12 @@ def cached_features(
             return np.load(npy, mmap_mode="r")
     _, height, width, channels = cnn.output_shape
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp_npy = npy.with_name(npy.name + ".tmp")
+    # A temporary name of this process's own: two processes extracting into one cache
+    # directory (parallel runs, workers on one host) must not write into the same file.
+    fd, tmp_name = tempfile.mkstemp(dir=cache.parent, prefix=npy.name + ".", suffix=".tmp")
+    tmp_npy = Path(tmp_name)
     try:
-        with tmp_npy.open("wb") as f:
+        with os.fdopen(fd, "wb") as f:
             # The .npy header first, then each batch as it comes: memory holds one batch,
             # however many images (8,000 Flickr8k images are 1 GB of float16 features).
             header = {
@@ -194,9 +199,10 @@ def cached_features(
         os.replace(tmp_npy, npy)  # atomic: a reader sees the old file or the whole new one
     finally:
         tmp_npy.unlink(missing_ok=True)  # a failed extraction leaves nothing behind
-    tmp_meta = meta.with_name(meta.name + ".tmp")
-    tmp_meta.write_text(json.dumps(manifest), encoding="utf-8")
-    os.replace(tmp_meta, meta)  # written last: the manifest vouches for a whole .npy
+    fd, tmp_name = tempfile.mkstemp(dir=cache.parent, prefix=meta.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(manifest))
+    os.replace(tmp_name, meta)  # written last: the manifest vouches for a whole .npy
     return np.load(npy, mmap_mode="r")
 
 
@@ -204,10 +210,12 @@ class FeatureRows:
     """Rows of ``.npy`` feature files read on demand: memory holds only the rows asked for.
 
     A memory map would do the same at first, but every page it touches stays in the
-    process's resident set, so an epoch over the cache grows it to the cache's size. Reads
-    with ``os.pread`` go through the page cache instead, which the kernel can reclaim.
-    Several files read as one array, the second file's rows after the first's (the
-    augmented copies of a training split). Safe to read from several threads.
+    process's resident set, so an epoch over the cache grows it to the cache's size. Plain
+    reads go through the page cache instead, which the kernel can reclaim. Several files
+    read as one array, the second file's rows after the first's (the augmented copies of a
+    training split). Each :meth:`take` opens the files it reads and closes them: no
+    descriptor outlives a call (a ``tf.numpy_function`` keeps its callable, and so this
+    object, for the life of the process), and calls from several threads share nothing.
 
     Args:
         files: ``.npy`` files of C-ordered ``(rows, ...)`` arrays with the same row shape
@@ -223,7 +231,7 @@ class FeatureRows:
     """
 
     def __init__(self, files: list[Path]) -> None:
-        self._parts: list[tuple[int, int, int]] = []  # (fd, data offset, rows) per file
+        self._parts: list[tuple[Path, int, int]] = []  # (file, data offset, rows) per file
         row_shape: tuple[int, ...] | None = None
         dtype: np.dtype | None = None
         for path in files:
@@ -237,10 +245,9 @@ class FeatureRows:
                 shape, fortran, file_dtype = read_header(f)
                 offset = f.tell()
             if fortran or (row_shape is not None and (shape[1:], file_dtype) != (row_shape, dtype)):
-                self.close()
                 raise ValueError(f"{path}: not a C-ordered array of rows {row_shape} {dtype}")
             row_shape, dtype = shape[1:], file_dtype
-            self._parts.append((os.open(path, os.O_RDONLY), offset, shape[0]))
+            self._parts.append((Path(path), offset, shape[0]))
         self.row_shape: tuple[int, ...] = row_shape or ()
         self.dtype: np.dtype = dtype or np.dtype(np.float16)
         self._row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
@@ -266,11 +273,16 @@ class FeatureRows:
         out = np.empty((len(index), *self.row_shape), self.dtype)
         view = out.reshape(len(index), self._row_bytes // self.dtype.itemsize).view(np.uint8)
         parts = np.searchsorted(self._starts, index, side="right") - 1
-        for k, (i, part) in enumerate(zip(index, parts, strict=True)):
-            fd, offset, _ = self._parts[part]
-            position = offset + (int(i) - int(self._starts[part])) * self._row_bytes
-            if os.preadv(fd, [view[k]], position) != self._row_bytes:
-                raise OSError(f"feature cache shorter than its header says (row {i})")
+        with contextlib.ExitStack() as stack:
+            opened: dict[int, Any] = {}  # unbuffered: each row is one read into `out`
+            for k, (i, part) in enumerate(zip(index, parts, strict=True)):
+                path, offset, _ = self._parts[part]
+                if part not in opened:
+                    opened[part] = stack.enter_context(open(path, "rb", buffering=0))
+                f = opened[part]
+                f.seek(offset + (int(i) - int(self._starts[part])) * self._row_bytes)
+                if f.readinto(view[k]) != self._row_bytes:
+                    raise OSError(f"{path}: shorter than its header says (row {i})")
         return out
 
     def __getitem__(self, key: slice) -> np.ndarray:
@@ -278,10 +290,4 @@ class FeatureRows:
         return self.take(np.arange(len(self))[key])
 
     def close(self) -> None:
-        """Close the files (also done when the object is collected)."""
-        for fd, _, _ in self._parts:
-            os.close(fd)
-        self._parts = []
-
-    def __del__(self) -> None:
-        self.close()
+        """Nothing to release (no file stays open between reads); kept for callers."""

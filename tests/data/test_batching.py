@@ -1,5 +1,7 @@
 """Length buckets and token budgets (issue #17): sizes, pass counts, padded tokens."""
 
+import math
+
 import numpy as np
 import tensorflow as tf
 from hypothesis import given, settings
@@ -54,6 +56,12 @@ def test_batches_hold_at_most_the_token_budget_and_are_counted(lengths, batch_si
     assert counted <= full
     edges, sizes = bucket_batch_sizes(40, batch_size, batch_tokens)
     assert counted >= full - len(sizes) + 1 or counted == 1
+    # Exactly: bucket b holds the lengths in [edge_{b-1}, edge_b), as TF assigns them.
+    bounds = [0, *edges, 10**9]
+    ranges = zip(bounds[:-1], bounds[1:], strict=True)
+    counts = [sum(lo <= n < hi for n in lengths) for lo, hi in ranges]
+    assert len(batches) == sum(-(-c // s) for c, s in zip(counts, sizes, strict=True))
+    assert counted == max(1, math.ceil(sum(c / s for c, s in zip(counts, sizes, strict=True))))
 
 
 def test_rounding_up_pads_only_the_varying_dimensions_with_their_pad_values():

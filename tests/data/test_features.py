@@ -1,6 +1,7 @@
 """Feature cache: equals on-the-fly features, reused when the manifest matches, rebuilt if not."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,6 +91,19 @@ def test_feature_rows_read_the_rows_asked_for_across_files(tmp_path):
         rows.take(np.array([7]))
     with pytest.raises(IndexError):
         rows.take(np.array([-1]))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists open files via /proc")
+def test_feature_rows_keep_no_file_open(tmp_path):
+    """A tf.numpy_function keeps its FeatureRows for the life of the process: no fd may leak."""
+    before = len(list(Path("/proc/self/fd").iterdir()))
+    many = [
+        FeatureRows([write_npy(tmp_path / f"{k}.npy", np.ones((3, 2), np.float16))])
+        for k in range(50)
+    ]
+    for rows in many:
+        rows.take(np.array([2, 0]))
+    assert len(list(Path("/proc/self/fd").iterdir())) <= before
 
 
 def test_feature_rows_refuse_files_of_other_row_shapes(tmp_path):
