@@ -150,3 +150,15 @@ def test_serving_groups_rows_by_length_and_keeps_their_order(task_and_data):
 
     padded = encode_texts(task.vectorizer, tf.constant(texts), task.cfg.max_length).to_tensor()
     np.testing.assert_allclose(batch, model(padded).numpy(), atol=1e-6)
+    # As exported (a graph over a (None,) string input): no rows, and rows all in one group.
+    graph = tf.function(
+        lambda t: task.serve(model, t), input_signature=[tf.TensorSpec([None], tf.string)]
+    )
+    assert graph(tf.constant([], tf.string))["probabilities"].shape == (0, len(task.label_names))
+    one_group = tf.constant(["good", "love it", "bad"])
+    np.testing.assert_allclose(
+        graph(one_group)["probabilities"].numpy(),
+        task.serve(model, one_group)["probabilities"].numpy(),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(graph(tf.constant(texts))["probabilities"].numpy(), batch, atol=1e-6)
