@@ -8,8 +8,9 @@ searched, while the config file's values are only the starting point).
 Trial 0 is the starting configuration itself, so the search can only improve on it (on
 validation). A trial's score is the best value of the task's ``monitor`` metric on the
 **validation** split over its epochs; the test split is never read. Bad trials are stopped
-early: after each epoch the trial reports its monitor value and Optuna's median pruner stops
-it when it is worse than the median of earlier trials at the same epoch.
+early: after each epoch (from the second) the trial reports its monitor value and Optuna's
+median pruner stops it when it is worse than the median of the finished trials at the same
+epoch (from trial 1 on, trial 0 being the first).
 
 The search stops after ``trials`` trials or once ``budget`` minutes of search have been
 spent (the running trial stops at its next epoch end and keeps its best epoch). It is
@@ -229,7 +230,11 @@ def tune(
             load_if_exists=True,
             direction="maximize" if mode == "max" else "minimize",
             sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+            # From the first finished trial on (trial 0, the starting configuration): on 2
+            # cores a slow trial can take most of a 60-minute budget, and waiting for three
+            # finished trials before pruning let one run unchecked (TweetEval: a 2-layer
+            # trial at 3 min an epoch for 14 epochs). The first epoch is never judged.
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1),
         )
         _rerun_interrupted(study, optuna)
         if not study.get_trials(deepcopy=False):  # trial 0: the starting configuration
