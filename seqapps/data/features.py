@@ -196,12 +196,14 @@ def cached_features(
             ):
                 # float16: half the disk and memory; ample precision for frozen features.
                 f.write(np.ascontiguousarray(batch, np.float16).tobytes())
+        os.chmod(tmp_npy, 0o644)  # mkstemp makes it private; a cache is for every reader
         os.replace(tmp_npy, npy)  # atomic: a reader sees the old file or the whole new one
     finally:
         tmp_npy.unlink(missing_ok=True)  # a failed extraction leaves nothing behind
     fd, tmp_name = tempfile.mkstemp(dir=cache.parent, prefix=meta.name + ".", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(json.dumps(manifest))
+    os.chmod(tmp_name, 0o644)
     os.replace(tmp_name, meta)  # written last: the manifest vouches for a whole .npy
     return np.load(npy, mmap_mode="r")
 
