@@ -34,7 +34,7 @@ def seqapps(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.xdist_group("sentiment")
+@pytest.mark.slow  # a subprocess per command, 24 s on 2 cores: make test-all
 @pytest.mark.xdist_group("sentiment")  # the worker that trains the sentiment session run
 def test_console_script_smoke(runs):
     """The one subprocess: ``seqapps predict`` as a process, inputs from stdin."""

@@ -378,6 +378,7 @@ def test_bad_requests_are_400_with_a_one_line_json_error(body, message, model_se
     assert "\n" not in answer["error"] and "Traceback" not in answer["error"]
 
 
+@pytest.mark.slow  # waits out timeouts, 18 s: make test-all
 @SENTIMENT
 def test_limits_body_size_batch_and_time(runs, tmp_path):
     runs.export("sentiment")

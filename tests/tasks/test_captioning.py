@@ -238,6 +238,7 @@ def test_export_round_trip_on_jpeg_and_png_bytes(runs, run_dir, tmp_path):
     assert task.format_predictions([str(files[0])], serve(images=one)) == got[:1]
 
 
+@pytest.mark.slow  # 41 s on 2 cores: make test-all
 def test_predict_names_a_missing_or_broken_image(runs, tmp_path):
     path = runs.export("captioning")
     broken = tmp_path / "notes.jpg"
