@@ -125,6 +125,15 @@ SENTENCES = {
 DEFAULT_INPUTS = ["a short test input", "", "another one ."]
 
 
+def by_task(names) -> list:
+    """Task names as test parameters in their task's xdist group.
+
+    ``make test`` runs with ``--dist loadgroup``: a group runs on one worker, so each task's
+    session run (the ``runs`` fixture) is trained on one worker only, not on both.
+    """
+    return [pytest.param(n, id=n, marks=pytest.mark.xdist_group(n)) for n in names]
+
+
 def tiny_overrides(name: str, *extra: str) -> list[str]:
     """The tiny settings of task ``name`` (those its config has) plus ``extra``."""
     from seqapps.tasks import TASKS

@@ -30,7 +30,7 @@ from seqapps.data.text import UNICODE_SPACES
 from seqapps.errors import DataError, SeqappsError
 from seqapps.export import predict
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, by_task
 
 # --- inputs -----------------------------------------------------------------------------
 # The characters that broke things: every Unicode space, combining marks, zero-width and
@@ -58,13 +58,24 @@ TEXT_TASKS = ["sentiment", "ner", "translation"]
 FEW = settings(max_examples=30 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 2)
 
 
+class _Servers(dict):
+    """Each task's loaded SavedModel, loaded on first use (kept alive: it owns the variables).
+
+    Lazily, so that a worker loads (and trains) only the tasks of the tests it runs.
+    """
+
+    def __init__(self, runs) -> None:
+        super().__init__()
+        self.runs = runs
+
+    def __missing__(self, name: str):
+        self[name] = tf.saved_model.load(str(self.runs.export(name)))
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def servers(runs):
-    """Each task's loaded SavedModel (kept alive: it owns the variables)."""
-    return {
-        name: tf.saved_model.load(str(runs.export(name)))
-        for name in [*TEXT_TASKS, "captioning", "forecasting"]
-    }
+    return _Servers(runs)
 
 
 def rows(outputs: dict) -> set[int]:
@@ -72,7 +83,7 @@ def rows(outputs: dict) -> set[int]:
 
 
 # --- text serving -----------------------------------------------------------------------
-@pytest.mark.parametrize("name", TEXT_TASKS)
+@pytest.mark.parametrize("name", by_task(TEXT_TASKS))
 @given(batch=text_batches)
 @example(batch=[])
 @example(batch=[""])
@@ -88,7 +99,7 @@ def test_text_serving_answers_every_row(servers, name, batch):
         assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", TEXT_TASKS)
+@pytest.mark.parametrize("name", by_task(TEXT_TASKS))
 @FEW
 @given(batch=st.lists(odd_text.filter(lambda t: "\n" not in t), min_size=1, max_size=3))
 def test_predict_prints_one_line_per_text(runs, name, batch):
@@ -113,6 +124,7 @@ image_bytes = st.one_of(
 )
 
 
+@pytest.mark.xdist_group("captioning")
 @given(batch=st.lists(image_bytes, max_size=5))
 @example(batch=[])
 @example(batch=[GOOD, b"", GOOD[:40]])
@@ -125,6 +137,7 @@ def test_caption_serving_answers_every_image(servers, batch):
     assert all(c == "" for c, ok in zip(captions, decoded, strict=True) if not ok)
 
 
+@pytest.mark.xdist_group("captioning")
 @FEW
 @given(data=st.lists(image_bytes, min_size=1, max_size=3))
 def test_predict_on_image_files_prints_or_names_the_file(runs, tmp_path_factory, data):
@@ -148,6 +161,7 @@ finite_or_not = st.one_of(
 )
 
 
+@pytest.mark.xdist_group("forecasting")
 @given(
     batch=st.integers(0, 4),
     extra_days=st.integers(0, 5),
@@ -166,6 +180,7 @@ def test_forecast_serving_answers_every_window(runs, servers, batch, extra_days,
     assert np.isfinite(forecast[valid]).all() and np.isnan(forecast[~valid]).all()
 
 
+@pytest.mark.xdist_group("forecasting")
 @given(days=st.integers(0, 9))
 def test_forecast_serving_refuses_short_windows_as_documented(runs, servers, days):
     task = runs.get("forecasting").task

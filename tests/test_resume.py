@@ -196,6 +196,7 @@ def _with_poison(monkeypatch):
     return poisoned
 
 
+@pytest.mark.xdist_group("sentiment")
 @pytest.mark.parametrize("command", ["evaluate", "export"])
 def test_a_diverged_best_model_is_refused_not_scored(runs, tmp_path, capsys, command):
     import shutil

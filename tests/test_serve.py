@@ -37,10 +37,11 @@ from seqapps.serve import (  # noqa: E402
     to_json,
 )
 
+from .conftest import by_task  # noqa: E402
 from .serving import b64, call, instances_for, running  # noqa: E402
 
 TASK_NAMES = ["sentiment", "ner", "translation", "captioning", "forecasting"]
-BY_TASK = [pytest.param(n, id=n, marks=pytest.mark.xdist_group(n)) for n in TASK_NAMES]
+BY_TASK = by_task(TASK_NAMES)
 SENTIMENT = pytest.mark.xdist_group("sentiment")
 INPUT_NAME = {
     "sentiment": "texts",

@@ -35,8 +35,10 @@ from seqapps.runs import load_task
 from seqapps.tasks import TASKS
 from seqapps.trainer import get_strategy
 
+from .conftest import by_task
+
 # Under pytest-xdist (make test), a task's tests share the worker that trains its run.
-NAMES = [pytest.param(name, id=name, marks=pytest.mark.xdist_group(name)) for name in TASKS]
+NAMES = by_task(TASKS)
 
 
 def flat(structure) -> list:

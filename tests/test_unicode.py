@@ -21,6 +21,8 @@ from seqapps.data.text import (
 )
 from seqapps.data.tokens import TokenEncoder
 
+from .conftest import by_task
+
 NFD_GIRL = unicodedata.normalize("NFD", "Mädchen")
 assert NFD_GIRL != "Mädchen"  # the test means something only if the forms differ
 
@@ -110,7 +112,7 @@ SAME = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SAME))
+@pytest.mark.parametrize("name", by_task(sorted(SAME)))
 def test_servers_read_nfd_and_unicode_spaces_as_python_does(name, runs):
     loaded = tf.saved_model.load(str(runs.export(name)))
     for odd, plain in SAME[name]:

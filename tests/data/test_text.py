@@ -1,5 +1,10 @@
+import re
+import string
+
 import numpy as np
 import tensorflow as tf
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seqapps.data.text import (
     detokenize_sentence,
@@ -50,6 +55,63 @@ def test_standardize_examples():
     ]
     assert tokens(TWEETS[2]) == ["&", "<url>", "noo"]
     assert tokens(TWEETS[3]) == []
+
+
+# Text rich in what standardize_tweet rewrites: runs of letters and ! ? ., emoji, punctuation.
+tweetish = st.lists(
+    st.one_of(
+        st.sampled_from(["a", "o", "z", "s", "!", "?", ".", "…", "😀", "\ufe0f", ",", "(", " "]),
+        st.sampled_from(["@bob", "#Win", ":)", ":(", "<3", "12.5", "http://t.co/x", "&amp;"]),
+        st.text(max_size=3),
+    ),
+    max_size=40,
+).map("".join)
+
+
+def _standardize_tweet_one_rule_per_character(texts: tf.Tensor) -> tf.Tensor:
+    """standardize_tweet as first written: 29 squeeze passes and two splitting passes."""
+    from seqapps.data.text import _EMOJI, _SAD, _SMILE, nfc, normalize_spaces
+
+    x = tf.strings.lower(normalize_spaces(nfc(texts)), encoding="utf-8")
+    for pattern, rewrite in [
+        (r"&amp;", "&"),
+        (r"&lt;", "<"),
+        (r"&gt;", ">"),
+        (r"https?://\S+|www\.\S+", " <url> "),
+        (r"@\w+", " <user> "),
+        (r"#(\w+)", " <hashtag> \\1 "),
+        (_SMILE, " <smile> "),
+        (_SAD, " <sad> "),
+        (r"<3+", " <heart> "),
+        (r"\d+(?:[.,:]\d+)*", " <number> "),
+    ]:
+        x = tf.strings.regex_replace(x, pattern, rewrite)
+    for ch in string.ascii_lowercase + "!?.":
+        c = "\\" + ch if ch in "?." else ch
+        x = tf.strings.regex_replace(x, f"{c}{{3,}}", ch * 2)
+    x = tf.strings.regex_replace(x, r"\x{FE0F}", "")
+    x = tf.strings.regex_replace(x, f"({_EMOJI})", " \\1 ")
+    return tf.strings.regex_replace(x, r"([!?.,;:\"()…])", " \\1 ")
+
+
+@given(texts=st.lists(tweetish, min_size=1, max_size=8))
+def test_standardize_tweet_equals_the_one_rule_per_character_form(texts):
+    """Issue #17: the squeeze rules were merged (4 passes for 29) to serve faster; the
+    output, and so every vocabulary trained before, is unchanged."""
+    x = tf.constant(texts)
+    np.testing.assert_array_equal(
+        standardize_tweet(x).numpy(), _standardize_tweet_one_rule_per_character(x).numpy()
+    )
+
+
+@given(text=st.text(alphabet="abzo!?.x ", max_size=30))
+def test_squeeze_rules_shorten_runs_as_a_back_reference_would(text):
+    from seqapps.data.text import _SQUEEZE_RULES
+
+    x = tf.constant(text)
+    for pattern, rewrite in _SQUEEZE_RULES:
+        x = tf.strings.regex_replace(x, pattern, rewrite)
+    assert x.numpy().decode() == re.sub(r"([a-z!?.])\1{2,}", r"\1\1", text)
 
 
 def test_standardize_eager_equals_dataset_map():
