@@ -211,6 +211,7 @@ class _Runs:
         self.runs: dict[str, TrainedRun] = {}
         self.evaluated: dict[str, dict] = {}
         self.exports: dict[str, Path] = {}
+        self.saved_models: dict[str, object] = {}
 
     def get(self, name: str) -> TrainedRun:
         if name not in self.runs:
@@ -239,10 +240,20 @@ class _Runs:
             self.exports[name] = export(self.get(name).run_dir, self.get(name).root / "models")
         return self.exports[name]
 
+    def loaded(self, name: str):
+        """The session export, loaded once (``tf.saved_model.load``): read only.
+
+        Kept alive here: the loaded object owns the variables its signatures read.
+        """
+        if name not in self.saved_models:
+            self.saved_models[name] = tf.saved_model.load(str(self.export(name)))
+        return self.saved_models[name]
+
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory) -> _Runs:
-    """``runs.get(name)``, ``runs.metrics(name)``, ``runs.export(name)``: shared, read only."""
+    """``runs.get(name)``, ``.metrics(name)``, ``.export(name)``, ``.loaded(name)``: shared,
+    read only."""
     return _Runs(tmp_path_factory)
 
 

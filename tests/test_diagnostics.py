@@ -263,7 +263,14 @@ PROFILED = {
 }
 
 
-@pytest.mark.parametrize("task", list(DIAGNOSE_TINY))
+@pytest.mark.parametrize(
+    "task",
+    [
+        # captioning's backbone at 64 px: about 10 s on 2 cores, so in make test-all
+        pytest.param(t, marks=pytest.mark.slow) if t == "captioning" else t
+        for t in DIAGNOSE_TINY
+    ],
+)
 def test_diagnose_runs_on_every_task(tmp_path, task):
     from seqapps.diagnostics import diagnose
 

@@ -32,8 +32,7 @@ def test_round_trip_on_raw_strings(runs, run_dir):
     task, model = load_run(run_dir)
     ids = encode_texts(task.vectorizer, tf.constant(TEXTS), task.cfg.max_length).to_tensor()
     ref = model(ids, training=False).numpy()
-    path = runs.export("sentiment")
-    loaded = tf.saved_model.load(str(path))
+    loaded = runs.loaded("sentiment")  # the session export, loaded once
     out = loaded.serving_default(tf.constant(TEXTS))
     np.testing.assert_allclose(out["probabilities"].numpy(), ref, rtol=1e-5, atol=1e-6)
     expected = [task.label_names[i] for i in ref.argmax(axis=1)]

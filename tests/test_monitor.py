@@ -78,6 +78,7 @@ def test_macro_f1_metric_equals_the_report():
     assert float(metric.result()) == pytest.approx(want, abs=1e-6)
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_monitor_val_macro_f1_selects_the_epoch(tmp_path):
     task = make_tiny_task("sentiment", "monitor=val_macro_f1", "epochs=3", "patience=5")
     train(task, tmp_path)

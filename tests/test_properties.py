@@ -69,7 +69,7 @@ class _Servers(dict):
         self.runs = runs
 
     def __missing__(self, name: str):
-        self[name] = tf.saved_model.load(str(self.runs.export(name)))
+        self[name] = self.runs.loaded(name)
         return self[name]
 
 

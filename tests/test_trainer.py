@@ -123,6 +123,7 @@ def test_same_seed_same_model(tmp_path):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_mixed_precision_trains_and_restores_policy(tmp_path):
     model = train(make_task("epochs=1", "mixed_precision=bfloat16"), tmp_path)
     assert model.get_layer("rnn_1").dtype_policy.name == "mixed_bfloat16"
@@ -130,6 +131,7 @@ def test_mixed_precision_trains_and_restores_policy(tmp_path):
     assert keras.config.dtype_policy().name == "float32"  # global state put back
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_gradient_profile_logging_from_the_config(tmp_path):
     # 96 tweets in batches of 32: 3 steps, so every=2 logs once, at step 2.
     train(make_task("epochs=1", "grad_profile_every=2"), tmp_path)
@@ -215,6 +217,7 @@ def test_a_resumed_run_keeps_the_length_it_started_with(tmp_path):
     assert (longer.epochs, longer.patience) == (5, 2)
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_token_budget_batches_and_steps_per_execution_count_the_epoch(tmp_path):
     """Issue #17 levers: an epoch is one pass of token-budget batches, rounded up to whole
     executions of steps_per_execution steps (so a resumed stream skips what was drawn)."""

@@ -114,7 +114,7 @@ SAME = {
 
 @pytest.mark.parametrize("name", by_task(sorted(SAME)))
 def test_servers_read_nfd_and_unicode_spaces_as_python_does(name, runs):
-    loaded = tf.saved_model.load(str(runs.export(name)))
+    loaded = runs.loaded(name)
     for odd, plain in SAME[name]:
         got = loaded.serving_default(tf.constant([odd, plain]))
         for key, value in got.items():

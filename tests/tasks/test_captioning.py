@@ -104,6 +104,7 @@ def test_batches_pair_features_with_shifted_captions(task_and_data):
     assert seen == 125  # five captions per image
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_feature_cache_is_reused_and_keyed_by_the_backbone(task_and_data, tmp_path):
     task, data = task_and_data
     first = task.features(data.test.images)
@@ -120,6 +121,7 @@ def test_feature_cache_is_reused_and_keyed_by_the_backbone(task_and_data, tmp_pa
     assert len(list(cache.glob("*.npy"))) == len(files) + 1
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_augmented_copies_are_cached_and_mixed_into_training(tmp_path):
     task = make_task(tmp_path, "augment_copies=1")
     data = task.load_data()
@@ -147,6 +149,7 @@ def test_serving_image_path_equals_cached_features(task_and_data):
     np.testing.assert_allclose(live, task.features(images).astype(np.float32), atol=2e-2, rtol=1e-2)
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_long_captions_are_left_out_of_training_only(tmp_path):
     task = make_task(tmp_path, "max_length=8")
     data = task.load_data()
@@ -272,7 +275,7 @@ def test_predict_names_an_image_that_does_not_decode_in_one_line(runs, tmp_path,
 
 def test_saved_model_batch_with_a_broken_image_keeps_the_other_captions(runs):
     """A broken image gets an empty caption and decoded=False; the others are unchanged."""
-    serve = tf.saved_model.load(str(runs.export("captioning"))).signatures["serving_default"]
+    serve = runs.loaded("captioning").signatures["serving_default"]
     good = [jpeg_bytes(0), jpeg_bytes(1, fmt="PNG"), jpeg_bytes(2, size=300)]
     alone = serve(images=tf.constant(good))
     assert alone["decoded"].numpy().all()
@@ -315,7 +318,7 @@ def test_exif_orientation_reaches_the_features_and_the_saved_model(runs, run_dir
     assert np.abs(encoder.pixels(paths[0]) - encoder.pixels(paths[2])).mean() > 30
     cached = np.asarray(task.features(paths), np.float32)  # the feature cache's pass
     np.testing.assert_array_equal(cached[0], cached[1])
-    serve = tf.saved_model.load(str(runs.export("captioning"))).signatures["serving_default"]
+    serve = runs.loaded("captioning").signatures["serving_default"]
     out = serve(images=tf.constant([tagged, viewed]))
     np.testing.assert_array_equal(
         task.image_features(tf.constant([tagged])), task.image_features(tf.constant([viewed]))
@@ -479,7 +482,7 @@ def test_fine_tuning_config_errors(tmp_path):
 
 def test_saved_model_attention_is_masked_per_caption_and_zero_for_broken_images(runs):
     """``attention`` (batch, steps, grid h, grid w): each step up to the end token sums to 1."""
-    serve = tf.saved_model.load(str(runs.export("captioning"))).signatures["serving_default"]
+    serve = runs.loaded("captioning").signatures["serving_default"]
     broken = next(iter(broken_jpegs().values()))
     out = serve(images=tf.constant([jpeg_bytes(0), broken, jpeg_bytes(1)]))
     attention = out["attention"].numpy()

@@ -134,8 +134,7 @@ def test_train_evaluate_export_round_trip(runs):
     data = task.load_data()
     window, _, _ = next(iter(task._windows(data, "test", 5)))
     ref = task.to_prices(window[:, -1, 0], model(task.features(window))).numpy()
-    path = runs.export("forecasting")
-    loaded = tf.saved_model.load(str(path))  # keep a reference: it owns the variables
+    loaded = runs.loaded("forecasting")  # the session export, loaded once
     out = loaded.serving_default(window)["forecast"].numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-5)
     assert out.shape == (5, 3) and (out > 0).all()
@@ -299,7 +298,7 @@ def test_serving_marks_rows_it_cannot_forecast_from(runs):
     """NaN, inf, zero or negative prices: that row invalid with NaN forecasts, the rest served."""
     run = runs.get("forecasting")
     task = run.task
-    loaded = tf.saved_model.load(str(runs.export("forecasting")))
+    loaded = runs.loaded("forecasting")
     window, _, _ = next(iter(task._windows(run.data, "test", 6)))
     clean = loaded.serving_default(window)
     assert clean["valid"].dtype == tf.bool and clean["valid"].numpy().all()
@@ -320,7 +319,7 @@ def test_serving_marks_rows_it_cannot_forecast_from(runs):
 def test_serving_reads_the_trained_window(runs):
     """Fewer days than the window: a clear InvalidArgumentError; more: the last W days."""
     run = runs.get("forecasting")
-    loaded = tf.saved_model.load(str(runs.export("forecasting")))
+    loaded = runs.loaded("forecasting")
     window, _, _ = next(iter(run.task._windows(run.data, "test", 3)))  # (3, 10, 1)
     for short in (window[:, 1:], window[:, :0]):
         days = short.shape[1]

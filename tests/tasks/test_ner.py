@@ -205,7 +205,7 @@ def test_export_round_trip_on_raw_sentences(runs, run_dir):
 )
 def test_one_token_empty_and_whitespace_sentences(runs, run_dir, sentences, lengths):
     task, model = load_run(run_dir)
-    loaded = tf.saved_model.load(str(runs.export("ner")))
+    loaded = runs.loaded("ner")
     out = loaded.serving_default(tf.constant(sentences, tf.string))
     assert out["lengths"].dtype == tf.int64 and out["tags"].dtype == tf.string
     assert out["lengths"].numpy().tolist() == lengths
@@ -222,6 +222,7 @@ def test_one_token_empty_and_whitespace_sentences(runs, run_dir, sentences, leng
     assert got == want and all(t in task.tag_names for row in got for t in row)
 
 
+@pytest.mark.slow  # trains its own model: over 10 s on 2 cores (make test-all)
 def test_trains_on_one_token_sentences(tmp_path):
     conll = tmp_path / "one_token.conll"
     words = [("Paris", "B-LOC"), ("John", "B-PER"), ("runs", "O"), ("EU", "B-ORG")]
