@@ -125,13 +125,19 @@ SENTENCES = {
 DEFAULT_INPUTS = ["a short test input", "", "another one ."]
 
 
-def by_task(names) -> list:
-    """Task names as test parameters in their task's xdist group.
+def by_task(names, slow=frozenset()) -> list:
+    """Task names as test parameters in their task's xdist group; those in ``slow`` marked
+    ``slow`` (run by ``make test-all`` only).
 
     ``make test`` runs with ``--dist loadgroup``: a group runs on one worker, so each task's
     session run (the ``runs`` fixture) is trained on one worker only, not on both.
     """
-    return [pytest.param(n, id=n, marks=pytest.mark.xdist_group(n)) for n in names]
+    return [
+        pytest.param(
+            n, id=n, marks=[pytest.mark.xdist_group(n), *([pytest.mark.slow] if n in slow else [])]
+        )
+        for n in names
+    ]
 
 
 def tiny_overrides(name: str, *extra: str) -> list[str]:

@@ -58,24 +58,10 @@ TEXT_TASKS = ["sentiment", "ner", "translation"]
 FEW = settings(max_examples=30 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 2)
 
 
-class _Servers(dict):
-    """Each task's loaded SavedModel, loaded on first use (kept alive: it owns the variables).
-
-    Lazily, so that a worker loads (and trains) only the tasks of the tests it runs.
-    """
-
-    def __init__(self, runs) -> None:
-        super().__init__()
-        self.runs = runs
-
-    def __missing__(self, name: str):
-        self[name] = self.runs.loaded(name)
-        return self[name]
-
-
 @pytest.fixture(scope="module")
 def servers(runs):
-    return _Servers(runs)
+    """``servers(name)``: the task's session SavedModel, loaded on first use (``runs.loaded``)."""
+    return runs.loaded
 
 
 def rows(outputs: dict) -> set[int]:
@@ -90,7 +76,7 @@ def rows(outputs: dict) -> set[int]:
 @example(batch=BATCH_257)
 @example(batch=[b"\xff\xfe not UTF-8 \xc3", b"fine"])  # a client may send any bytes
 def test_text_serving_answers_every_row(servers, name, batch):
-    out = servers[name].serving_default(tf.constant(batch, tf.string))
+    out = servers(name).serving_default(tf.constant(batch, tf.string))
     assert rows(out) == {len(batch)}
     if name == "ner":  # one tag per whitespace token, as Python splits
         assert out["lengths"].numpy().tolist() == [len(s.split()) for s in batch]
@@ -129,7 +115,7 @@ image_bytes = st.one_of(
 @example(batch=[])
 @example(batch=[GOOD, b"", GOOD[:40]])
 def test_caption_serving_answers_every_image(servers, batch):
-    out = servers["captioning"].serving_default(tf.constant(batch, tf.string))
+    out = servers("captioning").serving_default(tf.constant(batch, tf.string))
     assert rows(out) == {len(batch)}
     decoded = out["decoded"].numpy()
     assert decoded[[i for i, b in enumerate(batch) if b == GOOD]].all()
@@ -171,7 +157,7 @@ def test_forecast_serving_answers_every_window(runs, servers, batch, extra_days,
     task = runs.get("forecasting").task
     days, inputs = task.cfg.window + extra_days, task.serving_input.shape[-1]
     prices = np.resize(np.asarray(values, np.float32), (batch, days, inputs))
-    out = servers["forecasting"].serving_default(tf.constant(prices))
+    out = servers("forecasting").serving_default(tf.constant(prices))
     assert rows(out) == {batch}
     last = prices[:, -task.cfg.window :]
     valid = np.isfinite(last).all(axis=(1, 2)) & (last > 0).all(axis=(1, 2))
@@ -186,7 +172,7 @@ def test_forecast_serving_refuses_short_windows_as_documented(runs, servers, day
     task = runs.get("forecasting").task
     prices = tf.ones([2, min(days, task.cfg.window - 1), task.serving_input.shape[-1]])
     with pytest.raises(tf.errors.InvalidArgumentError, match="the model reads the last"):
-        servers["forecasting"].serving_default(prices)
+        servers("forecasting").serving_default(prices)
 
 
 # --- loaders ----------------------------------------------------------------------------

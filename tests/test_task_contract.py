@@ -102,12 +102,7 @@ def test_batches_are_right_padded_without_all_masked_rows(name, runs):
     "name",
     # captioning retraces its backbone and beam search under Dataset.map: about 30 s on 2
     # cores, so in make test-all
-    [
-        pytest.param(name, id=name, marks=[pytest.mark.xdist_group(name), pytest.mark.slow])
-        if name == "captioning"
-        else p
-        for name, p in zip(TASKS, NAMES, strict=True)
-    ],
+    by_task(TASKS, slow={"captioning"}),
 )
 def test_serving_is_equal_eagerly_and_under_dataset_map(name, runs):
     run = runs.get(name)
